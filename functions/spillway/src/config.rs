@@ -1,0 +1,192 @@
+//! Typed configuration, read once at cold start from SCREAMING_SNAKE environment variables.
+//!
+//! Built from a lookup function so tests never touch the process environment; nothing below
+//! `main` reads it. A missing or malformed variable fails fast and is named.
+
+use std::time::Duration;
+
+use crate::topology::CacheSettings;
+
+/// A variable that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {name} = {value:?}: {expected}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// Configuration of the metrics function (and of the replay command's defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// `CLUSTER_IDENTIFIERS`: the watched clusters, comma-separated (required).
+    pub clusters: Vec<String>,
+    /// `METRICS_NAMESPACE` (default `Spillway`).
+    pub namespace: String,
+    /// `AVAILABLE_STATUSES`: instance statuses that count as available (default `available`).
+    pub available_statuses: Vec<String>,
+    /// `TOPOLOGY_TTL_SECONDS` (60), `TOPOLOGY_MAX_STALENESS_SECONDS` (300),
+    /// `TOPOLOGY_MIN_REFRESH_SECONDS` (10).
+    pub cache: CacheSettings,
+}
+
+impl MetricsConfig {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let clusters = list(get("CLUSTER_IDENTIFIERS").as_deref());
+        if clusters.is_empty() {
+            return Err(ConfigError::Missing("CLUSTER_IDENTIFIERS"));
+        }
+        let namespace = get("METRICS_NAMESPACE")
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "Spillway".into());
+        if namespace.starts_with("AWS/") || namespace.len() > 255 {
+            return Err(ConfigError::Invalid {
+                name: "METRICS_NAMESPACE",
+                value: namespace,
+                expected: "a custom namespace (not AWS/…, at most 255 characters)",
+            });
+        }
+        let mut available_statuses = list(get("AVAILABLE_STATUSES").as_deref());
+        if available_statuses.is_empty() {
+            available_statuses.push("available".into());
+        }
+        let defaults = CacheSettings::default();
+        let cache = CacheSettings {
+            ttl: seconds(&get, "TOPOLOGY_TTL_SECONDS", defaults.ttl)?,
+            max_staleness: seconds(&get, "TOPOLOGY_MAX_STALENESS_SECONDS", defaults.max_staleness)?,
+            min_refresh_interval: seconds(
+                &get,
+                "TOPOLOGY_MIN_REFRESH_SECONDS",
+                defaults.min_refresh_interval,
+            )?,
+        };
+        if cache.max_staleness < cache.ttl {
+            return Err(ConfigError::Invalid {
+                name: "TOPOLOGY_MAX_STALENESS_SECONDS",
+                value: cache.max_staleness.as_secs().to_string(),
+                expected: "at least TOPOLOGY_TTL_SECONDS",
+            });
+        }
+        Ok(Self {
+            clusters,
+            namespace,
+            available_statuses,
+            cache,
+        })
+    }
+}
+
+/// A comma-separated list, blanks dropped.
+pub fn list(value: Option<&str>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) if v.trim().is_empty() => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (1..=86_400).contains(s))
+            .map(Duration::from_secs)
+            .ok_or(ConfigError::Invalid {
+                name,
+                value: v,
+                expected: "whole seconds from 1 to 86400",
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<MetricsConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        MetricsConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn when_only_clusters_are_set_should_use_defaults() {
+        let c = config(&[("CLUSTER_IDENTIFIERS", " orders, tickets ,")]).expect("valid");
+        assert_eq!(
+            c,
+            MetricsConfig {
+                clusters: vec!["orders".into(), "tickets".into()],
+                namespace: "Spillway".into(),
+                available_statuses: vec!["available".into()],
+                cache: CacheSettings::default(),
+            }
+        );
+    }
+
+    #[test]
+    fn when_clusters_are_missing_should_name_the_variable() {
+        assert_eq!(config(&[]), Err(ConfigError::Missing("CLUSTER_IDENTIFIERS")));
+        assert_eq!(
+            config(&[("CLUSTER_IDENTIFIERS", " , ")]),
+            Err(ConfigError::Missing("CLUSTER_IDENTIFIERS"))
+        );
+    }
+
+    #[test]
+    fn when_a_number_is_malformed_should_name_it() {
+        let err = config(&[("CLUSTER_IDENTIFIERS", "a"), ("TOPOLOGY_TTL_SECONDS", "1m")])
+            .expect_err("1m is not seconds");
+        assert!(
+            matches!(err, ConfigError::Invalid { name: "TOPOLOGY_TTL_SECONDS", .. }),
+            "{err}"
+        );
+        let err = config(&[("CLUSTER_IDENTIFIERS", "a"), ("TOPOLOGY_TTL_SECONDS", "0")])
+            .expect_err("0 is out of range");
+        assert!(err.to_string().contains("TOPOLOGY_TTL_SECONDS"), "{err}");
+    }
+
+    #[test]
+    fn when_staleness_is_below_ttl_should_refuse() {
+        let err = config(&[
+            ("CLUSTER_IDENTIFIERS", "a"),
+            ("TOPOLOGY_TTL_SECONDS", "120"),
+            ("TOPOLOGY_MAX_STALENESS_SECONDS", "60"),
+        ])
+        .expect_err("staleness below TTL");
+        assert!(err.to_string().contains("TOPOLOGY_MAX_STALENESS_SECONDS"));
+    }
+
+    #[test]
+    fn when_namespace_is_aws_reserved_should_refuse() {
+        let err = config(&[("CLUSTER_IDENTIFIERS", "a"), ("METRICS_NAMESPACE", "AWS/RDS")])
+            .expect_err("reserved namespace");
+        assert!(err.to_string().contains("METRICS_NAMESPACE"));
+    }
+
+    #[test]
+    fn when_statuses_are_set_should_use_them() {
+        let c = config(&[
+            ("CLUSTER_IDENTIFIERS", "a"),
+            ("AVAILABLE_STATUSES", "available,backing-up"),
+        ])
+        .unwrap();
+        assert_eq!(c.available_statuses, vec!["available", "backing-up"]);
+    }
+}
