@@ -1,1 +1,47 @@
-fn main() {}
+//! The metrics Lambda: wiring only. Configuration is read once here; the handler lives in
+//! `handler.rs`.
+
+mod handler;
+
+use lambda_runtime::{run, service_fn};
+use spillway::config::MetricsConfig;
+use spillway::pipeline::Pipeline;
+use spillway::topology::TopologyCache;
+use spillway_aws::rds::RdsTopology;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_logs();
+    let config = match MetricsConfig::from_lookup(|k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration");
+            return Err(e.into());
+        }
+    };
+    let sdk = spillway_aws::sdk_config().await;
+    let deps = handler::HandlerDeps::new(Pipeline {
+        source: RdsTopology::new(aws_sdk_rds::Client::new(&sdk)),
+        cache: TopologyCache::new(config.cache, config.clusters, config.available_statuses),
+        namespace: config.namespace,
+    });
+    tracing::info!("spillway-metrics ready");
+    run(service_fn(|event| handler::function_handler(&deps, event))).await
+}
+
+/// Structured JSON logs on stderr, so stdout carries EMF lines only. `LOG_LEVEL` (or
+/// `AWS_LAMBDA_LOG_LEVEL`) sets the level; `info` by default.
+fn init_logs() {
+    let level = std::env::var("LOG_LEVEL")
+        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
+        .unwrap_or_else(|_| "info".into())
+        .to_lowercase();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_writer(std::io::stderr)
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .init();
+}

@@ -1,1 +1,38 @@
-pub fn x() {}
+//! Adapters from Spillway's domain traits to the AWS SDK for Rust.
+//!
+//! One TLS stack (rustls with ring) is chosen here for every client; `AWS_ENDPOINT_URL` (and the
+//! per-service `AWS_ENDPOINT_URL_*`) is honoured by `aws-config`, which is how the local
+//! emulator is reached.
+
+pub mod cloudwatch;
+pub mod rds;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Loads the shared SDK configuration (region, credentials, endpoint) from the environment,
+/// with the project's one HTTPS client.
+pub async fn sdk_config() -> SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await
+}
+
+/// Whether an SDK error code means "slow down".
+pub(crate) fn is_throttling(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "Throttling"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "TooManyRequestsException"
+                | "PriorRequestNotComplete"
+        )
+    )
+}

@@ -57,7 +57,11 @@ impl MetricsConfig {
         let defaults = CacheSettings::default();
         let cache = CacheSettings {
             ttl: seconds(&get, "TOPOLOGY_TTL_SECONDS", defaults.ttl)?,
-            max_staleness: seconds(&get, "TOPOLOGY_MAX_STALENESS_SECONDS", defaults.max_staleness)?,
+            max_staleness: seconds(
+                &get,
+                "TOPOLOGY_MAX_STALENESS_SECONDS",
+                defaults.max_staleness,
+            )?,
             min_refresh_interval: seconds(
                 &get,
                 "TOPOLOGY_MIN_REFRESH_SECONDS",
@@ -142,7 +146,10 @@ mod tests {
 
     #[test]
     fn when_clusters_are_missing_should_name_the_variable() {
-        assert_eq!(config(&[]), Err(ConfigError::Missing("CLUSTER_IDENTIFIERS")));
+        assert_eq!(
+            config(&[]),
+            Err(ConfigError::Missing("CLUSTER_IDENTIFIERS"))
+        );
         assert_eq!(
             config(&[("CLUSTER_IDENTIFIERS", " , ")]),
             Err(ConfigError::Missing("CLUSTER_IDENTIFIERS"))
@@ -154,7 +161,13 @@ mod tests {
         let err = config(&[("CLUSTER_IDENTIFIERS", "a"), ("TOPOLOGY_TTL_SECONDS", "1m")])
             .expect_err("1m is not seconds");
         assert!(
-            matches!(err, ConfigError::Invalid { name: "TOPOLOGY_TTL_SECONDS", .. }),
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "TOPOLOGY_TTL_SECONDS",
+                    ..
+                }
+            ),
             "{err}"
         );
         let err = config(&[("CLUSTER_IDENTIFIERS", "a"), ("TOPOLOGY_TTL_SECONDS", "0")])
@@ -175,8 +188,11 @@ mod tests {
 
     #[test]
     fn when_namespace_is_aws_reserved_should_refuse() {
-        let err = config(&[("CLUSTER_IDENTIFIERS", "a"), ("METRICS_NAMESPACE", "AWS/RDS")])
-            .expect_err("reserved namespace");
+        let err = config(&[
+            ("CLUSTER_IDENTIFIERS", "a"),
+            ("METRICS_NAMESPACE", "AWS/RDS"),
+        ])
+        .expect_err("reserved namespace");
         assert!(err.to_string().contains("METRICS_NAMESPACE"));
     }
 

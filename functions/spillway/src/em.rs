@@ -654,6 +654,9 @@ mod tests {
     fn when_brace_pair_is_inside_a_string_should_still_parse_one_document() {
         let msg = doc(r#"{"total":9}"#).replace("unlimited", "}{");
         assert_eq!(parse_message(&msg).len(), 1, "one document, slow path");
-        assert_eq!(parse_message(&msg)[0].as_ref().map(|s| s.cpu_total), Ok(9.0));
+        assert_eq!(
+            parse_message(&msg)[0].as_ref().map(|s| s.cpu_total),
+            Ok(9.0)
+        );
     }
 }

@@ -12,7 +12,9 @@ use std::time::Instant;
 use crate::em::{self, Sample};
 use crate::emf::{self, Document, Metric, Unit, Window};
 use crate::subscription::{LogBatch, MessageType};
-use crate::topology::{Placement, Role, Topology, TopologyCache, TopologySource, TopologyUnavailable};
+use crate::topology::{
+    Placement, Role, Topology, TopologyCache, TopologySource, TopologyUnavailable,
+};
 
 /// The metric name of the EMF contract.
 pub const CPU_METRIC: &str = "CPUUtilization";
@@ -120,25 +122,29 @@ pub fn emit(
     let mut told: Vec<(String, &'static str)> = Vec::new();
     let mut tell_once = |instance: &str, reason: &'static str, detail: &str| {
         if !told.iter().any(|(i, r)| i == instance && *r == reason) {
-            tracing::info!(reason, instance, detail, "samples of this instance not emitted");
+            tracing::info!(
+                reason,
+                instance,
+                detail,
+                "samples of this instance not emitted"
+            );
             told.push((instance.to_owned(), reason));
         }
     };
     for s in samples {
-        let (cluster, role) =
-            match topology.lookup(&s.instance_id, s.resource_id.as_deref()) {
-                Some(Placement::Member { cluster, role }) => (cluster, *role),
-                Some(Placement::NotAvailable { status, .. }) => {
-                    report.skip("not_available");
-                    tell_once(&s.instance_id, "not_available", status);
-                    continue;
-                }
-                None => {
-                    report.skip("not_in_watched_clusters");
-                    tell_once(&s.instance_id, "not_in_watched_clusters", "");
-                    continue;
-                }
-            };
+        let (cluster, role) = match topology.lookup(&s.instance_id, s.resource_id.as_deref()) {
+            Some(Placement::Member { cluster, role }) => (cluster, *role),
+            Some(Placement::NotAvailable { status, .. }) => {
+                report.skip("not_available");
+                tell_once(&s.instance_id, "not_available", status);
+                continue;
+            }
+            None => {
+                report.skip("not_in_watched_clusters");
+                tell_once(&s.instance_id, "not_in_watched_clusters", "");
+                continue;
+            }
+        };
         match emf::window(s.timestamp_ms, now_ms) {
             Window::Inside => {}
             outside => {
@@ -168,7 +174,10 @@ pub fn emit(
         let doc = Document {
             namespace,
             timestamp_ms: s.timestamp_ms,
-            dimensions: &[(CLUSTER_DIMENSION, cluster), (ROLE_DIMENSION, role.as_str())],
+            dimensions: &[
+                (CLUSTER_DIMENSION, cluster),
+                (ROLE_DIMENSION, role.as_str()),
+            ],
             metrics: &metrics,
             properties: &[(INSTANCE_PROPERTY, &s.instance_id)],
         };
@@ -223,7 +232,15 @@ impl<S: TopologySource> Pipeline<S> {
         ids.sort_unstable();
         ids.dedup();
         let topology = self.cache.get(&self.source, now, &ids).await?;
-        emit(&samples, &topology, &self.namespace, now_ms, out, report, on_emit)?;
+        emit(
+            &samples,
+            &topology,
+            &self.namespace,
+            now_ms,
+            out,
+            report,
+            on_emit,
+        )?;
         Ok(())
     }
 }
@@ -331,9 +348,27 @@ mod tests {
         assert_eq!(
             lines,
             vec![
-                emf_line("orders", "provisioned-reader", "orders-r1", 1_795_341_601_000, 40.0),
-                emf_line("orders", "provisioned-reader", "orders-r1", 1_795_341_602_000, 55.5),
-                emf_line("orders", "provisioned-reader", "orders-r1", 1_795_341_603_000, 61.0),
+                emf_line(
+                    "orders",
+                    "provisioned-reader",
+                    "orders-r1",
+                    1_795_341_601_000,
+                    40.0
+                ),
+                emf_line(
+                    "orders",
+                    "provisioned-reader",
+                    "orders-r1",
+                    1_795_341_602_000,
+                    55.5
+                ),
+                emf_line(
+                    "orders",
+                    "provisioned-reader",
+                    "orders-r1",
+                    1_795_341_603_000,
+                    61.0
+                ),
             ],
             "every logEvent gives one document stamped with the sample's own time"
         );
@@ -346,19 +381,37 @@ mod tests {
         let mut p = pipeline();
         let (w, _) = run(
             &mut p,
-            &batch("db-ORDERS-W", &[doc("orders-w", "2026-11-22T10:00:01Z", 20.0)]),
+            &batch(
+                "db-ORDERS-W",
+                &[doc("orders-w", "2026-11-22T10:00:01Z", 20.0)],
+            ),
         );
         let (sv, _) = run(
             &mut p,
-            &batch("db-ORDERS-SV", &[doc("orders-sv", "2026-11-22T10:00:01Z", 5.0)]),
+            &batch(
+                "db-ORDERS-SV",
+                &[doc("orders-sv", "2026-11-22T10:00:01Z", 5.0)],
+            ),
         );
         assert_eq!(
             w,
-            vec![emf_line("orders", "writer", "orders-w", 1_795_341_601_000, 20.0)]
+            vec![emf_line(
+                "orders",
+                "writer",
+                "orders-w",
+                1_795_341_601_000,
+                20.0
+            )]
         );
         assert_eq!(
             sv,
-            vec![emf_line("orders", "serverless-reader", "orders-sv", 1_795_341_601_000, 5.0)]
+            vec![emf_line(
+                "orders",
+                "serverless-reader",
+                "orders-sv",
+                1_795_341_601_000,
+                5.0
+            )]
         );
     }
 
@@ -375,7 +428,11 @@ mod tests {
         );
         let (lines, report) = run(&mut pipeline(), &b);
         let cpus: Vec<_> = lines.iter().map(|l| l["CPUUtilization"].clone()).collect();
-        assert_eq!(cpus, vec![json!(40.0), json!(42.0)], "the valid rest goes out");
+        assert_eq!(
+            cpus,
+            vec![json!(40.0), json!(42.0)],
+            "the valid rest goes out"
+        );
         assert_eq!(
             report.rejected,
             BTreeMap::from([("document_json", 1), ("document_shape", 1)]),
@@ -386,13 +443,21 @@ mod tests {
     #[test]
     fn when_instance_is_not_ours_or_not_available_should_emit_nothing() {
         let mut p = pipeline();
-        for (stream, id) in [("db-OTHER-W", "other-w"), ("db-ORDERS-NEW", "orders-new"), ("db-X", "ghost")] {
+        for (stream, id) in [
+            ("db-OTHER-W", "other-w"),
+            ("db-ORDERS-NEW", "orders-new"),
+            ("db-X", "ghost"),
+        ] {
             let (lines, report) = run(
                 &mut p,
                 &batch(stream, &[doc(id, "2026-11-22T10:00:01Z", 99.0)]),
             );
             assert!(lines.is_empty(), "{id} must emit nothing, got {lines:?}");
-            assert_eq!(report.skipped.values().sum::<u64>(), 1, "{id} is counted as skipped");
+            assert_eq!(
+                report.skipped.values().sum::<u64>(),
+                1,
+                "{id} is counted as skipped"
+            );
         }
     }
 
@@ -436,7 +501,10 @@ mod tests {
         p.source = FakeRds::default();
         let mut out = Vec::new();
         let mut report = Report::default();
-        let b = batch("db-ORDERS-R1", &[doc("orders-r1", "2026-11-22T10:00:01Z", 40.0)]);
+        let b = batch(
+            "db-ORDERS-R1",
+            &[doc("orders-r1", "2026-11-22T10:00:01Z", 40.0)],
+        );
         let got = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()

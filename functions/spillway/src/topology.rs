@@ -29,7 +29,11 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Self::ProvisionedReader, Self::ServerlessReader, Self::Writer];
+    pub const ALL: [Role; 3] = [
+        Self::ProvisionedReader,
+        Self::ServerlessReader,
+        Self::Writer,
+    ];
 
     /// The `Role` dimension value.
     pub fn as_str(self) -> &'static str {
@@ -233,7 +237,9 @@ impl Default for CacheSettings {
 pub enum TopologyUnavailable {
     #[error("no topology was ever loaded from RDS: {0}")]
     NeverLoaded(String),
-    #[error("the last good topology is {age_seconds} s old (limit {limit_seconds} s) and RDS fails: {error}")]
+    #[error(
+        "the last good topology is {age_seconds} s old (limit {limit_seconds} s) and RDS fails: {error}"
+    )]
     Stale {
         age_seconds: u64,
         limit_seconds: u64,
@@ -352,7 +358,8 @@ impl TopologyCache {
         }
         match source.describe(&self.watched).await {
             Ok(snapshot) => {
-                let topology = Topology::classify(&snapshot, &self.watched, &self.available_statuses);
+                let topology =
+                    Topology::classify(&snapshot, &self.watched, &self.available_statuses);
                 tracing::debug!(
                     instances = topology.len(),
                     early,
@@ -380,7 +387,12 @@ pub(crate) mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    pub(crate) fn instance(id: &str, cluster: &str, class: &str, status: &str) -> InstanceDescription {
+    pub(crate) fn instance(
+        id: &str,
+        cluster: &str,
+        class: &str,
+        status: &str,
+    ) -> InstanceDescription {
         InstanceDescription {
             id: id.into(),
             cluster: cluster.into(),
@@ -397,13 +409,19 @@ pub(crate) mod tests {
             clusters: vec![
                 ClusterDescription {
                     id: "orders".into(),
-                    members: ["orders-w", "orders-r1", "orders-r2", "orders-sv", "orders-new"]
-                        .iter()
-                        .map(|m| ClusterMember {
-                            instance: (*m).into(),
-                            writer: *m == "orders-w",
-                        })
-                        .collect(),
+                    members: [
+                        "orders-w",
+                        "orders-r1",
+                        "orders-r2",
+                        "orders-sv",
+                        "orders-new",
+                    ]
+                    .iter()
+                    .map(|m| ClusterMember {
+                        instance: (*m).into(),
+                        writer: *m == "orders-w",
+                    })
+                    .collect(),
                 },
                 ClusterDescription {
                     id: "other".into(),
@@ -509,7 +527,11 @@ pub(crate) mod tests {
             }),
             "a creating replica is placed but not emitted"
         );
-        assert_eq!(t.lookup("other-w", None), None, "unwatched clusters are left out");
+        assert_eq!(
+            t.lookup("other-w", None),
+            None,
+            "unwatched clusters are left out"
+        );
         assert_eq!(
             role("renamed"),
             None,
@@ -557,7 +579,11 @@ pub(crate) mod tests {
         block_on(c.get(&rds, t0, &["orders-r1"])).unwrap();
         // GIVEN a refresh at t0, WHEN a never-seen instance arrives at t0+15 s
         let t = block_on(c.get(&rds, t0 + secs(15), &["orders-r9"])).unwrap();
-        assert_eq!(rds.calls(), 2, "an unseen instance triggers one early refresh");
+        assert_eq!(
+            rds.calls(),
+            2,
+            "an unseen instance triggers one early refresh"
+        );
         assert_eq!(c.stats().early_refreshes, 1);
         assert_eq!(t.lookup("orders-r9", None), None);
         // THEN the same unknown instance does not trigger another one
@@ -569,7 +595,11 @@ pub(crate) mod tests {
             "a second unknown instance may refresh once; a remembered one never"
         );
         block_on(c.get(&rds, t0 + secs(50), &["other-w", "orders-r9"])).unwrap();
-        assert_eq!(rds.calls(), 3, "remembered unknown instances do not refresh");
+        assert_eq!(
+            rds.calls(),
+            3,
+            "remembered unknown instances do not refresh"
+        );
     }
 
     #[test]
@@ -626,7 +656,11 @@ pub(crate) mod tests {
             matches!(err, TopologyUnavailable::Stale { age_seconds: 301, limit_seconds: 300, ref error } if error.contains("Throttling")),
             "stale past the limit, naming the RDS error: {err:?}"
         );
-        assert_eq!(c.stats().failures, 4, "failed refreshes at 60, 120, 240, 300 s");
+        assert_eq!(
+            c.stats().failures,
+            4,
+            "failed refreshes at 60, 120, 240, 300 s"
+        );
     }
 
     #[test]
@@ -638,7 +672,11 @@ pub(crate) mod tests {
         for ms in (60_000..70_000).step_by(500) {
             let _ = block_on(c.get(&rds, t0 + Duration::from_millis(ms), &["orders-r1"]));
         }
-        assert_eq!(rds.calls(), 2, "one failed retry within the 10-s minimum interval");
+        assert_eq!(
+            rds.calls(),
+            2,
+            "one failed retry within the 10-s minimum interval"
+        );
     }
 
     #[test]
@@ -651,7 +689,9 @@ pub(crate) mod tests {
 
     #[test]
     fn when_rds_recovers_should_serve_fresh_topology_again() {
-        let rds = FakeRds::always(snapshot()).then(Ok(snapshot())).then(throttled());
+        let rds = FakeRds::always(snapshot())
+            .then(Ok(snapshot()))
+            .then(throttled());
         let mut c = cache();
         let t0 = Instant::now();
         block_on(c.get(&rds, t0, &[])).unwrap();

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Regenerates the sample events in this folder (deterministic: same output every run).
+
+Documents are built from the real Enhanced Monitoring captures in
+../shared/fixtures/enhanced-monitoring/ (percona/rds_exporter test data, Apache-2.0): the same
+fields, sizes and shapes, with this folder's instance names, timestamps and CPU values.
+
+    python3 events/generate.py        # from the repository root
+"""
+import base64
+import copy
+import gzip
+import hashlib
+import json
+import os
+import random
+from datetime import datetime, timedelta, timezone
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "..", "..", "shared", "fixtures", "enhanced-monitoring")
+START = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
+OWNER = "123456789012"
+
+
+def resource_id(instance):
+    digest = hashlib.sha256(instance.encode()).digest()
+    return "db-" + base64.b32encode(digest).decode()[:26]
+
+
+def load(name):
+    with open(os.path.join(FIXTURES, name)) as f:
+        return json.load(f)
+
+
+MYSQL = load("aurora-mysql-56.json")
+POSTGRES = load("aurora-psql-11.json")
+
+# The clusters of the samples; also written as the replay's topology file.
+CLUSTERS = {
+    "orders": {
+        "orders-writer": ("db.r6g.xlarge", True),
+        "orders-reader-1": ("db.r6g.xlarge", False),
+        "orders-reader-2": ("db.r6g.xlarge", False),
+        "orders-serverless": ("db.serverless", False),
+    },
+    "tickets": {
+        "tickets-writer": ("db.r6g.large", True),
+        "tickets-reader-1": ("db.r6g.large", False),
+    },
+}
+
+
+def document(template, instance, at, cpu):
+    doc = copy.deepcopy(template)
+    doc["instanceID"] = instance
+    doc["instanceResourceID"] = resource_id(instance)
+    doc["timestamp"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    cpu = round(cpu, 1)
+    c = doc["cpuUtilization"]
+    c["total"] = cpu
+    c["idle"] = round(100.0 - cpu, 1)
+    c["user"] = round(cpu * 0.7, 1)
+    c["system"] = round(cpu * 0.25, 1)
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def envelope(stream, messages, first_id=0):
+    events = [
+        {
+            "id": str(36000000000000000000000000000000000000000000000000000000 + first_id + i),
+            "timestamp": int(ts.timestamp() * 1000) + 400,
+            "message": message,
+        }
+        for i, (ts, message) in enumerate(messages)
+    ]
+    batch = {
+        "messageType": "DATA_MESSAGE",
+        "owner": OWNER,
+        "logGroup": "RDSOSMetrics",
+        "logStream": stream,
+        "subscriptionFilters": ["spillway-metrics"],
+        "logEvents": events,
+    }
+    return raw_envelope(batch)
+
+
+def raw_envelope(batch):
+    data = gzip.compress(json.dumps(batch, separators=(",", ":")).encode(), mtime=0)
+    return {"awslogs": {"data": base64.b64encode(data).decode()}}
+
+
+def write(path, obj):
+    with open(os.path.join(HERE, path), "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+
+
+def series(instance, template, cpus, start=START):
+    return envelope(
+        resource_id(instance),
+        [(start + timedelta(seconds=i), document(template, instance, start + timedelta(seconds=i), c))
+         for i, c in enumerate(cpus)],
+    )
+
+
+def main():
+    write("metrics-provisioned-reader.json",
+          series("orders-reader-1", MYSQL, [41.0, 43.5, 47.2, 52.8, 58.1]))
+    write("metrics-writer.json", series("orders-writer", MYSQL, [22.0, 23.1, 21.7]))
+    write("metrics-serverless-reader.json", series("orders-serverless", MYSQL, [3.2, 3.0, 4.1]))
+    write("metrics-aurora-postgresql.json",
+          series("tickets-reader-1", POSTGRES, [12.4, 15.9, 33.3]))
+
+    control = {
+        "messageType": "CONTROL_MESSAGE", "owner": "CloudwatchLogs", "logGroup": "",
+        "logStream": "", "subscriptionFilters": [],
+        "logEvents": [{"id": "", "timestamp": int(START.timestamp() * 1000),
+                       "message": "CWL CONTROL MESSAGE: Checking health of destination Lambda."}],
+    }
+    write("metrics-control-message.json", raw_envelope(control))
+
+    # A batch whose 2nd event is cut JSON, 3rd has CPU as a string, 4th is SQL Server-shaped;
+    # the 1st and 5th are valid and must still be emitted.
+    t = [START + timedelta(seconds=i) for i in range(5)]
+    good = lambda i, c: document(MYSQL, "orders-reader-2", t[i], c)
+    sqlserver = json.dumps({"engine": "SQLServer", "instanceID": "orders-reader-2",
+                            "instanceResourceID": resource_id("orders-reader-2"),
+                            "timestamp": t[3].strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            "cpuUtilization": {"idle": 97.0, "kern": 1.0, "user": 2.0}})
+    write("metrics-corrupt-documents.json", envelope(resource_id("orders-reader-2"), [
+        (t[0], good(0, 35.0)),
+        (t[1], good(1, 36.0)[:150]),
+        (t[2], good(2, 37.0).replace('"total":37.0', '"total":"37.0"')),
+        (t[3], sqlserver),
+        (t[4], good(4, 39.0)),
+    ]))
+    write("metrics-corrupt-payload.json", {"awslogs": {"data": base64.b64encode(
+        b"\x1f\x8b\x08\x00this is not a gzip stream").decode()}})
+
+    # The recorded spike: 4 minutes of the `orders` cluster, one batch per instance per 10 s.
+    # Readers idle at ~25 %, a ticket sale at 10:01:00 drives them past 90 % for two minutes,
+    # then load falls back to ~30 %.
+    rng = random.Random(20261122)
+    spike_dir = os.path.join(HERE, "spike", "batches")
+    for f in os.listdir(spike_dir):
+        os.remove(os.path.join(spike_dir, f))
+
+    def level(instance, second):
+        if instance == "orders-writer":
+            return 30.0 + (15.0 if 60 <= second < 180 else 0.0)
+        if instance == "orders-serverless":
+            return 4.0
+        if second < 60:
+            return 25.0
+        if second < 70:
+            return 25.0 + (second - 60) * 6.8
+        if second < 180:
+            return 93.0
+        return 30.0
+
+    for instance in ("orders-writer", "orders-reader-1", "orders-reader-2", "orders-serverless"):
+        for batch_no in range(24):
+            start = START + timedelta(seconds=10 * batch_no)
+            cpus = [min(100.0, max(0.0, level(instance, 10 * batch_no + i) + rng.uniform(-3, 3)))
+                    for i in range(10)]
+            env = series(instance, MYSQL, cpus, start)
+            name = f"{start.strftime('%H%M%S')}-{instance}.json"
+            with open(os.path.join(spike_dir, name), "w") as f:
+                json.dump(env, f)
+                f.write("\n")
+
+    topology = {"clusters": [], "instances": []}
+    for cluster, members in CLUSTERS.items():
+        topology["clusters"].append({"id": cluster, "members": [
+            {"instance": i, "writer": w} for i, (_, w) in members.items()]})
+        for i, (klass, _) in members.items():
+            topology["instances"].append({"id": i, "cluster": cluster, "status": "available",
+                                          "class": klass, "resourceId": resource_id(i)})
+    write(os.path.join("spike", "topology.json"), topology)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+//! The handler: one subscription payload in, EMF lines on stdout.
+//!
+//! Which failures go back to Lambda: only those a retry can fix. When no trustworthy topology
+//! can be had (RDS unreachable or throttled past `TOPOLOGY_MAX_STALENESS_SECONDS`) the handler
+//! emits nothing and returns `TopologyUnavailable`, so Lambda's asynchronous retries redeliver
+//! the batch later. Poison input — an event that is not a subscription envelope, bad base64,
+//! gzip or JSON, bad documents — is logged (one line naming the problem) and the invocation
+//! succeeds: retrying it cannot help, and the valid rest of the batch has been emitted.
+
+use std::io::Write;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::Serialize;
+use spillway::pipeline::{Pipeline, PipelineError, Report};
+use spillway::subscription::{self, SubscriptionEvent};
+use spillway::topology::TopologySource;
+use tokio::sync::Mutex;
+
+/// What the handler needs, built once per container.
+pub struct HandlerDeps<S> {
+    pipeline: Mutex<Pipeline<S>>,
+}
+
+impl<S> HandlerDeps<S> {
+    pub fn new(pipeline: Pipeline<S>) -> Self {
+        Self {
+            pipeline: Mutex::new(pipeline),
+        }
+    }
+}
+
+/// The errors returned to Lambda. `error_type` is fixed vocabulary, see [`HandlerError::error_type`].
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("no trustworthy topology, nothing emitted: {0}")]
+    TopologyUnavailable(String),
+    #[error("writing EMF to stdout failed: {0}")]
+    Output(String),
+}
+
+impl HandlerError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::TopologyUnavailable(_) => "TopologyUnavailable",
+            Self::Output(_) => "OutputFailed",
+        }
+    }
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// The invocation's result (Lambda discards it for asynchronous invocations; useful locally).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub events: u64,
+    pub emitted: u64,
+    pub rejected: u64,
+    pub skipped: u64,
+}
+
+pub async fn function_handler<S: TopologySource>(
+    deps: &HandlerDeps<S>,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<Summary, HandlerError> {
+    let mut out = std::io::stdout().lock();
+    handle(deps, event.payload, Instant::now(), now_ms(), &mut out).await
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// The handler with its clock and output injected.
+pub async fn handle<S: TopologySource>(
+    deps: &HandlerDeps<S>,
+    payload: serde_json::Value,
+    now: Instant,
+    now_ms: i64,
+    out: &mut impl Write,
+) -> Result<Summary, HandlerError> {
+    let mut report = Report::default();
+    let batch = serde_json::from_value::<SubscriptionEvent>(payload)
+        .map_err(|e| subscription::DecodeError::Envelope(e.to_string()))
+        .and_then(|event| subscription::decode_data(&event.awslogs.data));
+    let batch = match batch {
+        Ok(batch) => batch,
+        Err(e) => {
+            tracing::error!(reason = e.reason(), error = %e, "rejected a subscription payload");
+            return Ok(Summary {
+                events: 0,
+                emitted: 0,
+                rejected: 1,
+                skipped: 0,
+            });
+        }
+    };
+    let mut buffered = std::io::BufWriter::new(out);
+    let mut pipeline = deps.pipeline.lock().await;
+    let result = pipeline
+        .process(&batch, now, now_ms, &mut buffered, &mut report, |_| {})
+        .await;
+    buffered
+        .flush()
+        .map_err(|e| HandlerError::Output(e.to_string()))?;
+    match result {
+        Ok(()) => {}
+        Err(PipelineError::Topology(e)) => {
+            tracing::error!(error = %e, log_stream = %batch.log_stream, "no trustworthy topology; nothing emitted, Lambda will retry");
+            return Err(HandlerError::TopologyUnavailable(e.to_string()));
+        }
+        Err(PipelineError::Output(e)) => return Err(HandlerError::Output(e.to_string())),
+    }
+    Ok(Summary {
+        events: report.events,
+        emitted: report.emitted_total(),
+        rejected: report.rejected.values().sum(),
+        skipped: report.skipped.values().sum(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+    use spillway::topology::{CacheSettings, RdsSnapshot, SourceError, TopologyCache};
+    use std::path::{Path, PathBuf};
+
+    /// 2026-11-22T10:05:00Z: a few minutes after the sample events.
+    const NOW_MS: i64 = 1_795_341_900_000;
+
+    fn events_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
+    }
+
+    fn read_json(path: &Path) -> Value {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+    }
+
+    fn deps<S>(source: S) -> HandlerDeps<S> {
+        HandlerDeps::new(Pipeline {
+            source,
+            cache: TopologyCache::new(
+                CacheSettings::default(),
+                vec!["orders".into(), "tickets".into()],
+                vec!["available".into()],
+            ),
+            namespace: "Spillway".into(),
+        })
+    }
+
+    fn topology() -> RdsSnapshot {
+        serde_json::from_value(read_json(&events_dir().join("spike/topology.json")))
+            .expect("the topology file is an RdsSnapshot")
+    }
+
+    fn invoke<S: TopologySource>(
+        deps: &HandlerDeps<S>,
+        event: Value,
+    ) -> (Result<Summary, HandlerError>, Vec<Value>) {
+        let mut out = Vec::new();
+        let result = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(handle(deps, event, Instant::now(), NOW_MS, &mut out));
+        let lines = String::from_utf8(out)
+            .expect("UTF-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every stdout line is JSON"))
+            .collect();
+        (result, lines)
+    }
+
+    fn summary(events: u64, emitted: u64, rejected: u64, skipped: u64) -> Summary {
+        Summary {
+            events,
+            emitted,
+            rejected,
+            skipped,
+        }
+    }
+
+    #[test]
+    fn when_each_sample_event_is_invoked_should_give_its_expected_outcome() {
+        let cases = [
+            (
+                "metrics-provisioned-reader.json",
+                summary(5, 5, 0, 0),
+                Some("provisioned-reader"),
+            ),
+            ("metrics-writer.json", summary(3, 3, 0, 0), Some("writer")),
+            (
+                "metrics-serverless-reader.json",
+                summary(3, 3, 0, 0),
+                Some("serverless-reader"),
+            ),
+            (
+                "metrics-aurora-postgresql.json",
+                summary(3, 3, 0, 0),
+                Some("provisioned-reader"),
+            ),
+            ("metrics-control-message.json", summary(0, 0, 0, 0), None),
+            (
+                "metrics-corrupt-documents.json",
+                summary(5, 2, 3, 0),
+                Some("provisioned-reader"),
+            ),
+            ("metrics-corrupt-payload.json", summary(0, 0, 1, 0), None),
+        ];
+        let listed: Vec<String> = std::fs::read_dir(events_dir())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("metrics-") && n.ends_with(".json"))
+            .collect();
+        assert_eq!(
+            listed.len(),
+            cases.len(),
+            "every metrics-*.json in events/ has a case here: {listed:?}"
+        );
+        for (file, expected, role) in cases {
+            let d = deps(topology());
+            let (result, lines) = invoke(&d, read_json(&events_dir().join(file)));
+            let got = result.unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(got, expected, "{file}");
+            assert_eq!(
+                lines.len() as u64,
+                expected.emitted,
+                "{file}: one EMF line per sample"
+            );
+            for line in &lines {
+                assert_eq!(line["Role"], json!(role.unwrap()), "{file}: role");
+                assert_eq!(
+                    line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["StorageResolution"],
+                    json!(1),
+                    "{file}: high resolution"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn when_corrupt_documents_batch_is_invoked_should_emit_the_valid_ones_with_their_times() {
+        let d = deps(topology());
+        let (_, lines) = invoke(
+            &d,
+            read_json(&events_dir().join("metrics-corrupt-documents.json")),
+        );
+        let got: Vec<(Value, Value)> = lines
+            .iter()
+            .map(|l| (l["_aws"]["Timestamp"].clone(), l["CPUUtilization"].clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (json!(1_795_341_600_000_i64), json!(35.0)),
+                (json!(1_795_341_604_000_i64), json!(39.0))
+            ],
+            "the 1st and 5th events, stamped with their own seconds"
+        );
+    }
+
+    #[test]
+    fn when_every_spike_batch_is_invoked_should_emit_every_sample() {
+        let d = deps(topology());
+        let mut emitted = 0;
+        let mut files = 0;
+        for entry in std::fs::read_dir(events_dir().join("spike/batches")).unwrap() {
+            let (result, lines) = invoke(&d, read_json(&entry.unwrap().path()));
+            let s = result.expect("spike batches are valid");
+            assert_eq!(s.rejected + s.skipped, 0, "nothing rejected or skipped");
+            emitted += lines.len();
+            files += 1;
+        }
+        assert_eq!(files, 96, "4 instances x 24 batches");
+        assert_eq!(emitted, 960, "10 samples per batch");
+    }
+
+    #[test]
+    fn when_topology_is_unavailable_should_return_a_retryable_error_and_emit_nothing() {
+        struct Down;
+        impl TopologySource for Down {
+            async fn describe(&self, _: &[String]) -> Result<RdsSnapshot, SourceError> {
+                Err(SourceError {
+                    message: "RequestLimitExceeded: Rate exceeded".into(),
+                    throttled: true,
+                })
+            }
+        }
+        let d = deps(Down);
+        let (result, lines) = invoke(&d, read_json(&events_dir().join("metrics-writer.json")));
+        let err = result.expect_err("no topology");
+        assert_eq!(Diagnostic::from(err).error_type, "TopologyUnavailable");
+        assert!(lines.is_empty(), "no metric over an unknown population");
+    }
+
+    #[test]
+    fn when_event_is_not_a_subscription_envelope_should_succeed_and_emit_nothing() {
+        let d = deps(topology());
+        let (result, lines) = invoke(&d, json!({"Records": [{"eventSource": "aws:s3"}]}));
+        assert_eq!(result.expect("poison input succeeds"), summary(0, 0, 1, 0));
+        assert!(lines.is_empty());
+    }
+}

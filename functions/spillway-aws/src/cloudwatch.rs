@@ -1,0 +1,62 @@
+//! Backfill: the samples of a replay sent to CloudWatch with PutMetricData, at 1-second
+//! resolution and with their own timestamps, under the same namespace and dimensions as the EMF
+//! the Lambda prints.
+
+use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use spillway::pipeline::{CLUSTER_DIMENSION, CPU_METRIC, Emitted, ROLE_DIMENSION};
+
+/// Data points per PutMetricData request (the API takes up to 1,000 and 1 MB).
+pub const BATCH: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+#[error("PutMetricData failed: {0}")]
+pub struct PublishError(String);
+
+/// Publishes samples, `BATCH` at a time; returns the number of requests made.
+pub async fn publish(
+    client: &aws_sdk_cloudwatch::Client,
+    namespace: &str,
+    samples: &[Emitted],
+) -> Result<u64, PublishError> {
+    let mut requests = 0;
+    for chunk in samples.chunks(BATCH) {
+        let data: Vec<MetricDatum> = chunk
+            .iter()
+            .map(|s| {
+                MetricDatum::builder()
+                    .metric_name(CPU_METRIC)
+                    .dimensions(dimension(CLUSTER_DIMENSION, &s.cluster))
+                    .dimensions(dimension(ROLE_DIMENSION, s.role.as_str()))
+                    .timestamp(DateTime::from_millis(s.timestamp_ms))
+                    .value(s.cpu_total)
+                    .unit(StandardUnit::Percent)
+                    .storage_resolution(1)
+                    .build()
+            })
+            .collect();
+        client
+            .put_metric_data()
+            .namespace(namespace)
+            .set_metric_data(Some(data))
+            .send()
+            .await
+            .map_err(|e| {
+                PublishError(match e.as_service_error() {
+                    Some(s) => format!(
+                        "{}: {}",
+                        s.code().unwrap_or("error"),
+                        s.message().unwrap_or_default()
+                    ),
+                    None => aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+                })
+            })?;
+        requests += 1;
+    }
+    Ok(requests)
+}
+
+fn dimension(name: &str, value: &str) -> Dimension {
+    Dimension::builder().name(name).value(value).build()
+}

@@ -1,0 +1,121 @@
+//! "Describe the cluster topology" over the RDS API: one DescribeDBClusters and one
+//! DescribeDBInstances (plus pages) for all watched clusters, filtered by `db-cluster-id`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_rds::error::ProvideErrorMetadata;
+use aws_sdk_rds::types::Filter;
+use spillway::topology::{
+    ClusterDescription, ClusterMember, InstanceDescription, RdsSnapshot, SourceError,
+    TopologySource,
+};
+
+/// The RDS adapter; counts the API calls it makes (for summaries and benchmarks).
+#[derive(Debug)]
+pub struct RdsTopology {
+    client: aws_sdk_rds::Client,
+    calls: AtomicU64,
+}
+
+impl RdsTopology {
+    pub fn new(client: aws_sdk_rds::Client) -> Self {
+        Self {
+            client,
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    /// Describe calls made so far (each page counts).
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    fn filter(clusters: &[String]) -> Filter {
+        Filter::builder()
+            .name("db-cluster-id")
+            .set_values(Some(clusters.to_vec()))
+            .build()
+    }
+}
+
+fn source_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    call: &str,
+    e: &aws_sdk_rds::error::SdkError<E>,
+) -> SourceError {
+    let code = e.as_service_error().and_then(|s| s.code());
+    let message = match e.as_service_error() {
+        Some(s) => format!(
+            "{call}: {}: {}",
+            s.code().unwrap_or("error"),
+            s.message().unwrap_or_default()
+        ),
+        None => format!(
+            "{call}: {}",
+            aws_smithy_types::error::display::DisplayErrorContext(e)
+        ),
+    };
+    SourceError {
+        message,
+        throttled: crate::is_throttling(code),
+    }
+}
+
+impl TopologySource for RdsTopology {
+    async fn describe(&self, clusters: &[String]) -> Result<RdsSnapshot, SourceError> {
+        let mut snapshot = RdsSnapshot::default();
+        let mut marker = None;
+        loop {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let page = self
+                .client
+                .describe_db_clusters()
+                .filters(Self::filter(clusters))
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| source_error("DescribeDBClusters", &e))?;
+            for c in page.db_clusters() {
+                snapshot.clusters.push(ClusterDescription {
+                    id: c.db_cluster_identifier().unwrap_or_default().to_owned(),
+                    members: c
+                        .db_cluster_members()
+                        .iter()
+                        .map(|m| ClusterMember {
+                            instance: m.db_instance_identifier().unwrap_or_default().to_owned(),
+                            writer: m.is_cluster_writer().unwrap_or(false),
+                        })
+                        .collect(),
+                });
+            }
+            marker = page.marker().map(str::to_owned);
+            if marker.is_none() {
+                break;
+            }
+        }
+        loop {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let page = self
+                .client
+                .describe_db_instances()
+                .filters(Self::filter(clusters))
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| source_error("DescribeDBInstances", &e))?;
+            for i in page.db_instances() {
+                snapshot.instances.push(InstanceDescription {
+                    id: i.db_instance_identifier().unwrap_or_default().to_owned(),
+                    cluster: i.db_cluster_identifier().unwrap_or_default().to_owned(),
+                    status: i.db_instance_status().unwrap_or_default().to_owned(),
+                    class: i.db_instance_class().unwrap_or_default().to_owned(),
+                    resource_id: i.dbi_resource_id().map(str::to_owned),
+                });
+            }
+            marker = page.marker().map(str::to_owned);
+            if marker.is_none() {
+                break;
+            }
+        }
+        Ok(snapshot)
+    }
+}
