@@ -157,6 +157,7 @@ mod tests {
                 vec!["available".into()],
             ),
             namespace: "Spillway".into(),
+            shift_ms: 0,
         })
     }
 

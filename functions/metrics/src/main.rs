@@ -24,6 +24,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         source: RdsTopology::new(aws_sdk_rds::Client::new(&sdk)),
         cache: TopologyCache::new(config.cache, config.clusters, config.available_statuses),
         namespace: config.namespace,
+        shift_ms: 0,
     });
     tracing::info!("spillway-metrics ready");
     run(service_fn(|event| handler::function_handler(&deps, event))).await

@@ -209,6 +209,9 @@ pub struct Pipeline<S> {
     pub source: S,
     pub cache: TopologyCache,
     pub namespace: String,
+    /// Added to every sample's timestamp before it is emitted: 0 in the Lambda; the replay's
+    /// `--shift-to-now` moves an old recording into CloudWatch's 14-day window with it.
+    pub shift_ms: i64,
 }
 
 impl<S: TopologySource> Pipeline<S> {
@@ -224,7 +227,10 @@ impl<S: TopologySource> Pipeline<S> {
         report: &mut Report,
         on_emit: impl FnMut(Emitted),
     ) -> Result<(), PipelineError> {
-        let samples = parse_batch(batch, report);
+        let mut samples = parse_batch(batch, report);
+        for s in &mut samples {
+            s.timestamp_ms += self.shift_ms;
+        }
         if samples.is_empty() {
             return Ok(());
         }
@@ -302,6 +308,7 @@ mod tests {
                 vec!["available".into()],
             ),
             namespace: "Spillway".into(),
+            shift_ms: 0,
         }
     }
 
