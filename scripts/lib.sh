@@ -1,0 +1,80 @@
+# Shared by scripts/test and scripts/demo: installs what the project needs on a fresh machine
+# and starts/stops the local AWS emulator. Source it; do not run it.
+#
+# Everything lands inside the checkout (.venv/, .tmp/, target/); nothing is installed globally.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+TMP="$ROOT/.tmp"
+# Pinned: the emulator's behaviour (and its quirks named in tests) is version-specific.
+PY_PACKAGES=("ministack==1.5.33" "aws-sam-translator==1.115.0" "cbor2==6.2.1")
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The Rust toolchain comes with the machine (rustup); the rest is installed here.
+setup_rust() {
+  command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs), rustc >= 1.94.1"
+  cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+  cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+}
+
+# A project-local virtualenv with the pinned emulator; re-created when the pins change.
+setup_python() {
+  local stamp="$VENV/.spillway-packages"
+  local want="${PY_PACKAGES[*]}"
+  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return
+  fi
+  command -v python3 >/dev/null || die "python3 not found (needed for the local AWS emulator)"
+  log "installing the local AWS emulator into .venv ($want)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
+  printf '%s' "$want" >"$stamp"
+}
+
+# A free TCP port on 127.0.0.1 (so a test run never collides with an emulator already running).
+free_port() {
+  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Starts the emulator bound to 127.0.0.1 on a free port, exports the AWS_* variables that point
+# the SDKs at it, and stops it (with the function processes it started) when the shell exits.
+start_emulator() {
+  mkdir -p "$TMP"
+  local port
+  port="${SPILLWAY_EMULATOR_PORT:-$(free_port)}"
+  local state="$TMP/emulator-$port"
+  mkdir -p "$state"
+  log "starting the local AWS emulator on 127.0.0.1:$port (log: ${state#"$ROOT"/}/emulator.log)"
+  (cd "$state" && BIND_HOST=127.0.0.1 GATEWAY_PORT="$port" setsid "$VENV/bin/ministack" \
+      >"$state/emulator.log" 2>&1 </dev/null & echo $! >"$state/emulator.pid")
+  EMULATOR_PID="$(cat "$state/emulator.pid")"
+  trap stop_emulator EXIT
+  local tries=0
+  until curl -sf -o /dev/null "http://127.0.0.1:$port/_ministack/health"; do
+    tries=$((tries + 1))
+    if [[ $tries -gt 120 ]] || ! kill -0 "$EMULATOR_PID" 2>/dev/null; then
+      tail -20 "$state/emulator.log" >&2 || true
+      die "the emulator did not come up on 127.0.0.1:$port"
+    fi
+    sleep 0.5
+  done
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  export AWS_EC2_METADATA_DISABLED=true
+  unset AWS_PROFILE AWS_SESSION_TOKEN
+}
+
+stop_emulator() {
+  if [[ -n "${EMULATOR_PID:-}" ]]; then
+    kill -TERM -- "-$EMULATOR_PID" 2>/dev/null || true
+    for _ in $(seq 1 20); do kill -0 "$EMULATOR_PID" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL -- "-$EMULATOR_PID" 2>/dev/null || true
+    EMULATOR_PID=""
+  fi
+}
