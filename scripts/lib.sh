@@ -50,9 +50,12 @@ start_emulator() {
   local state="$TMP/emulator-$port"
   mkdir -p "$state"
   log "starting the local AWS emulator on 127.0.0.1:$port (log: ${state#"$ROOT"/}/emulator.log)"
-  (cd "$state" && BIND_HOST=127.0.0.1 GATEWAY_PORT="$port" setsid "$VENV/bin/ministack" \
-      >"$state/emulator.log" 2>&1 </dev/null & echo $! >"$state/emulator.pid")
-  EMULATOR_PID="$(cat "$state/emulator.pid")"
+  # setsid makes the emulator lead its own process group, so stopping it also stops the
+  # function processes it spawns; $! is then the group id.
+  BIND_HOST=127.0.0.1 GATEWAY_PORT="$port" setsid bash -c 'cd "$0" && exec "$1"' \
+    "$state" "$VENV/bin/ministack" >"$state/emulator.log" 2>&1 </dev/null &
+  EMULATOR_PID=$!
+  echo "$EMULATOR_PID" >"$state/emulator.pid"
   trap stop_emulator EXIT
   local tries=0
   until curl -sf -o /dev/null "http://127.0.0.1:$port/_ministack/health"; do
