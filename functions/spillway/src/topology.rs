@@ -367,7 +367,8 @@ impl TopologyCache {
                 );
                 self.current = Some((Arc::new(topology), now));
                 self.last_error = None;
-                self.unknown.clear();
+                // `unknown` is kept: an instance a refresh did not find stays "not ours" for
+                // early refreshes; the TTL refresh still finds it if it joins a watched cluster.
             }
             Err(e) => {
                 self.stats.failures += 1;
@@ -701,6 +702,35 @@ pub(crate) mod tests {
             "after recovery, served again"
         );
         assert_eq!(c.stats().failures, 1);
+    }
+
+    #[test]
+    fn when_an_hour_of_batches_is_replayed_should_refresh_once_per_ttl() {
+        // GIVEN a warm container receiving, for one hour, a batch every 10 s from each of the
+        // four instances of `orders` and, now and then, one from another cluster's instance
+        let rds = FakeRds::always(snapshot());
+        let mut c = cache();
+        let t0 = Instant::now();
+        let mut invocations = 0;
+        for second in (0..3_600u64).step_by(10) {
+            for id in ["orders-w", "orders-r1", "orders-r2", "orders-sv"] {
+                block_on(c.get(&rds, t0 + secs(second), &[id])).expect("topology");
+                invocations += 1;
+            }
+            if second % 600 == 20 {
+                block_on(c.get(&rds, t0 + secs(second + 5), &["other-w"])).expect("topology");
+                invocations += 1;
+            }
+        }
+        // THEN RDS is asked once per TTL (each ask = DescribeDBClusters + DescribeDBInstances),
+        // plus one early refresh for the foreign instance the first time it is seen
+        assert_eq!(invocations, 1_446);
+        assert_eq!(
+            rds.calls(),
+            61,
+            "the first load, 59 TTL refreshes and 1 early one"
+        );
+        assert_eq!(c.stats().early_refreshes, 1);
     }
 
     #[test]
