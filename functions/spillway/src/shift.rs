@@ -1,0 +1,436 @@
+//! One weight step, safely: read the weighted pair, check the guards, compute the next
+//! weights ([`crate::weights`]), write both records in one change batch.
+//!
+//! AWS is behind two small traits — "read/write the weighted pair" and "the serverless reader's
+//! status" — implemented over Route 53 and RDS in `spillway-aws` and by fakes in tests.
+//!
+//! Concurrency: two executions must never double-step, and scale-up and scale-down must never
+//! fight. Two mechanisms, both here:
+//! - the write is a compare-and-swap: the store deletes the exact records it read (Route 53
+//!   rejects the whole change batch if either changed since) and creates the new ones;
+//! - the caller may pass the serverless weight its previous step left
+//!   (`expected_serverless_weight`); if the record holds anything else, another execution moved
+//!   it, and this one stops with `ConcurrentChange` instead of stepping on top of it.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::weights::{self, Direction, WeightPolicy};
+
+/// One weighted CNAME record, complete (an UPSERT or CREATE must repeat every field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightedRecord {
+    /// Fully qualified, with the trailing dot as Route 53 returns it.
+    pub name: String,
+    pub record_type: String,
+    pub set_identifier: String,
+    pub weight: u16,
+    pub ttl: i64,
+    pub values: Vec<String>,
+}
+
+/// The two records that split reads between the provisioned readers and the serverless reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightedPair {
+    pub provisioned: WeightedRecord,
+    pub serverless: WeightedRecord,
+}
+
+/// What can go wrong at the edges.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("weighted records not found: {0}")]
+    NotFound(String),
+    #[error("weighted records do not match the configuration: {0}")]
+    Mismatch(String),
+    #[error("the records changed since they were read: {0}")]
+    Conflict(String),
+    #[error("throttled: {0}")]
+    Throttled(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// "Read/write the weighted pair" (Route 53).
+pub trait WeightedPairStore {
+    fn read(&self) -> impl Future<Output = Result<WeightedPair, StoreError>> + Send;
+    /// Replaces `current` by the same records with the new weights, both in one change batch,
+    /// failing with [`StoreError::Conflict`] if either record is no longer exactly `current`.
+    /// Returns the change id.
+    fn write(
+        &self,
+        current: &WeightedPair,
+        serverless_weight: u16,
+        provisioned_weight: u16,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+}
+
+/// "The serverless reader's status" (RDS DescribeDBInstances).
+pub trait InstanceStatus {
+    /// `Ok(None)` when the instance does not exist.
+    fn status(
+        &self,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+}
+
+/// The input the state machines send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepRequest {
+    pub direction: Direction,
+    /// The serverless weight the previous step of the same execution left, if any.
+    #[serde(default)]
+    pub expected_serverless_weight: Option<u16>,
+}
+
+/// The result of a step, for the state machine and the "why traffic moved" log line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepOutcome {
+    pub direction: Direction,
+    pub previous_serverless_weight: u16,
+    pub previous_provisioned_weight: u16,
+    pub serverless_weight: u16,
+    pub provisioned_weight: u16,
+    /// serverless / (serverless + provisioned), 0–1.
+    pub serverless_share: f64,
+    /// `up` at the maximum, or `down` at 0.
+    pub at_limit: bool,
+    /// Whether Route 53 was written (false for a no-op or a dry run).
+    pub changed: bool,
+    pub dry_run: bool,
+    pub change_id: Option<String>,
+}
+
+/// Why a step did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShiftError {
+    #[error("the serverless reader {instance} is {status}, not available: traffic not moved")]
+    ServerlessReaderUnavailable { instance: String, status: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "the serverless weight is {found}, not the {expected} this execution left: another execution moved it"
+    )]
+    UnexpectedWeight { expected: u16, found: u16 },
+}
+
+/// What a step needs besides its stores.
+#[derive(Debug, Clone)]
+pub struct ShiftSettings {
+    pub policy: WeightPolicy,
+    pub serverless_instance: String,
+    pub dry_run: bool,
+}
+
+/// Makes one step.
+pub async fn step(
+    store: &impl WeightedPairStore,
+    instances: &impl InstanceStatus,
+    settings: &ShiftSettings,
+    request: StepRequest,
+) -> Result<StepOutcome, ShiftError> {
+    let pair = store.read().await?;
+    let current = pair.serverless.weight;
+    if let Some(expected) = request.expected_serverless_weight
+        && expected != current
+    {
+        return Err(ShiftError::UnexpectedWeight {
+            expected,
+            found: current,
+        });
+    }
+    let next = weights::next(
+        current,
+        pair.provisioned.weight,
+        request.direction,
+        &settings.policy,
+    );
+    if next.serverless > current {
+        let status = instances
+            .status(&settings.serverless_instance)
+            .await?
+            .unwrap_or_else(|| "missing".into());
+        if status != "available" {
+            return Err(ShiftError::ServerlessReaderUnavailable {
+                instance: settings.serverless_instance.clone(),
+                status,
+            });
+        }
+    }
+    let write = next.changes() && !settings.dry_run;
+    let change_id = if write {
+        Some(
+            store
+                .write(&pair, next.serverless, next.provisioned)
+                .await?,
+        )
+    } else {
+        None
+    };
+    Ok(StepOutcome {
+        direction: request.direction,
+        previous_serverless_weight: current,
+        previous_provisioned_weight: pair.provisioned.weight,
+        serverless_weight: next.serverless,
+        provisioned_weight: next.provisioned,
+        serverless_share: next.share(),
+        at_limit: next.at_limit,
+        changed: write,
+        dry_run: settings.dry_run,
+        change_id,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    pub(crate) fn record(set: &str, weight: u16) -> WeightedRecord {
+        WeightedRecord {
+            name: "reads.orders.internal.".into(),
+            record_type: "CNAME".into(),
+            set_identifier: set.into(),
+            weight,
+            ttl: 5,
+            values: vec![format!(
+                "{set}.cluster-custom-x.us-east-1.rds.amazonaws.com"
+            )],
+        }
+    }
+
+    /// An in-memory Route 53 pair with Route 53's compare-and-swap semantics.
+    pub(crate) struct FakeZone {
+        pub pair: Mutex<WeightedPair>,
+        pub writes: Mutex<Vec<(u16, u16)>>,
+    }
+
+    impl FakeZone {
+        pub(crate) fn new(serverless: u16, provisioned: u16) -> Self {
+            Self {
+                pair: Mutex::new(WeightedPair {
+                    provisioned: record("provisioned", provisioned),
+                    serverless: record("serverless", serverless),
+                }),
+                writes: Mutex::new(Vec::new()),
+            }
+        }
+        fn weights(&self) -> (u16, u16) {
+            let p = self.pair.lock().unwrap();
+            (p.serverless.weight, p.provisioned.weight)
+        }
+    }
+
+    impl WeightedPairStore for FakeZone {
+        async fn read(&self) -> Result<WeightedPair, StoreError> {
+            Ok(self.pair.lock().unwrap().clone())
+        }
+        async fn write(
+            &self,
+            current: &WeightedPair,
+            serverless: u16,
+            provisioned: u16,
+        ) -> Result<String, StoreError> {
+            let mut pair = self.pair.lock().unwrap();
+            if *pair != *current {
+                return Err(StoreError::Conflict(
+                    "Tried to delete resource record set but it was not found".into(),
+                ));
+            }
+            pair.serverless.weight = serverless;
+            pair.provisioned.weight = provisioned;
+            self.writes.lock().unwrap().push((serverless, provisioned));
+            Ok(format!("/change/C{}", self.writes.lock().unwrap().len()))
+        }
+    }
+
+    pub(crate) struct Status(pub Option<&'static str>);
+
+    impl InstanceStatus for Status {
+        async fn status(&self, _: &str) -> Result<Option<String>, StoreError> {
+            Ok(self.0.map(str::to_owned))
+        }
+    }
+
+    fn settings(dry_run: bool) -> ShiftSettings {
+        ShiftSettings {
+            policy: WeightPolicy::new(20, 60, 100).unwrap(),
+            serverless_instance: "orders-serverless".into(),
+            dry_run,
+        }
+    }
+
+    fn run<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn up(expected: Option<u16>) -> StepRequest {
+        StepRequest {
+            direction: Direction::Up,
+            expected_serverless_weight: expected,
+        }
+    }
+
+    fn down(expected: Option<u16>) -> StepRequest {
+        StepRequest {
+            direction: Direction::Down,
+            expected_serverless_weight: expected,
+        }
+    }
+
+    #[test]
+    fn when_scaling_up_and_back_should_follow_the_steps_and_write_both_weights() {
+        let zone = FakeZone::new(0, 100);
+        let ok = Status(Some("available"));
+        let s = settings(false);
+        let mut last = None;
+        for _ in 0..4 {
+            let o = run(step(&zone, &ok, &s, up(last))).expect("step up");
+            last = Some(o.serverless_weight);
+        }
+        for _ in 0..4 {
+            let o = run(step(&zone, &ok, &s, down(last))).expect("step down");
+            last = Some(o.serverless_weight);
+        }
+        assert_eq!(
+            *zone.writes.lock().unwrap(),
+            vec![
+                (20, 100),
+                (40, 100),
+                (60, 100),
+                (40, 100),
+                (20, 100),
+                (0, 100)
+            ],
+            "no write at the limits; the provisioned weight is written with every change"
+        );
+    }
+
+    #[test]
+    fn when_serverless_reader_is_not_available_should_not_raise() {
+        let zone = FakeZone::new(20, 100);
+        for (status, named) in [
+            (Some("creating"), "creating"),
+            (Some("rebooting"), "rebooting"),
+            (None, "missing"),
+        ] {
+            let err = run(step(&zone, &Status(status), &settings(false), up(None)))
+                .expect_err("not available");
+            assert_eq!(
+                err,
+                ShiftError::ServerlessReaderUnavailable {
+                    instance: "orders-serverless".into(),
+                    status: named.into()
+                }
+            );
+        }
+        assert_eq!(zone.weights(), (20, 100), "nothing moved");
+        let o = run(step(
+            &zone,
+            &Status(Some("creating")),
+            &settings(false),
+            down(None),
+        ))
+        .expect("lowering needs no healthy serverless reader");
+        assert_eq!(o.serverless_weight, 0);
+    }
+
+    #[test]
+    fn when_dry_run_should_compute_but_not_write() {
+        let zone = FakeZone::new(0, 100);
+        let o = run(step(
+            &zone,
+            &Status(Some("available")),
+            &settings(true),
+            up(None),
+        ))
+        .unwrap();
+        assert_eq!(
+            (o.serverless_weight, o.changed, o.dry_run, o.change_id),
+            (20, false, true, None)
+        );
+        assert_eq!(zone.weights(), (0, 100));
+    }
+
+    #[test]
+    fn when_another_execution_moved_the_weight_should_refuse_to_step() {
+        let zone = FakeZone::new(40, 100);
+        let err = run(step(
+            &zone,
+            &Status(Some("available")),
+            &settings(false),
+            down(Some(20)),
+        ))
+        .expect_err("expected 20, found 40");
+        assert_eq!(
+            err,
+            ShiftError::UnexpectedWeight {
+                expected: 20,
+                found: 40
+            }
+        );
+        assert!(zone.writes.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn when_records_change_between_read_and_write_should_fail_with_conflict() {
+        // A store whose records change right after they are read (another writer in between).
+        struct Racing(FakeZone);
+        impl WeightedPairStore for Racing {
+            async fn read(&self) -> Result<WeightedPair, StoreError> {
+                let pair = self.0.read().await;
+                self.0.pair.lock().unwrap().serverless.weight = 40;
+                pair
+            }
+            async fn write(&self, c: &WeightedPair, s: u16, p: u16) -> Result<String, StoreError> {
+                self.0.write(c, s, p).await
+            }
+        }
+        let zone = Racing(FakeZone::new(20, 100));
+        let err = run(step(
+            &zone,
+            &Status(Some("available")),
+            &settings(false),
+            up(None),
+        ))
+        .expect_err("compare-and-swap fails");
+        assert!(
+            matches!(err, ShiftError::Store(StoreError::Conflict(_))),
+            "{err}"
+        );
+        assert_eq!(
+            zone.0.weights(),
+            (40, 100),
+            "the other writer's weight stands"
+        );
+    }
+
+    #[test]
+    fn when_two_executions_step_at_once_should_move_one_step_only() {
+        // GIVEN two executions that read the same weights
+        let zone = FakeZone::new(20, 100);
+        let pair = run(zone.read()).unwrap();
+        // WHEN both write a step computed from them
+        let a = run(zone.write(&pair, 40, 100));
+        let b = run(zone.write(&pair, 40, 100));
+        // THEN one wins and the other is told
+        assert!(a.is_ok());
+        assert!(matches!(b, Err(StoreError::Conflict(_))));
+        assert_eq!(zone.weights(), (40, 100));
+    }
+
+    #[test]
+    fn when_request_json_comes_from_the_state_machine_should_deserialize() {
+        let r: StepRequest =
+            serde_json::from_str(r#"{"direction":"up","expectedServerlessWeight":20}"#).unwrap();
+        assert_eq!(r, up(Some(20)));
+        let r: StepRequest = serde_json::from_str(r#"{"direction":"down"}"#).unwrap();
+        assert_eq!(r, down(None));
+    }
+}
