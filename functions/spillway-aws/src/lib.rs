@@ -6,6 +6,7 @@
 
 pub mod cloudwatch;
 pub mod rds;
+pub mod route53;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 

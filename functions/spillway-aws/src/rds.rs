@@ -119,3 +119,40 @@ impl TopologySource for RdsTopology {
         Ok(snapshot)
     }
 }
+
+/// The serverless reader's status, for the weight-step guard.
+impl spillway::shift::InstanceStatus for RdsTopology {
+    async fn status(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<String>, spillway::shift::StoreError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        match self
+            .client
+            .describe_db_instances()
+            .db_instance_identifier(instance_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .db_instances()
+                .first()
+                .and_then(|i| i.db_instance_status())
+                .map(str::to_owned)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_db_instance_not_found_fault()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => {
+                let err = source_error("DescribeDBInstances", &e);
+                Err(if err.throttled {
+                    spillway::shift::StoreError::Throttled(err.message)
+                } else {
+                    spillway::shift::StoreError::Other(err.message)
+                })
+            }
+        }
+    }
+}

@@ -206,3 +206,169 @@ mod tests {
         assert_eq!(c.available_statuses, vec!["available", "backing-up"]);
     }
 }
+
+/// Configuration of the weight-step function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShiftConfig {
+    /// `HOSTED_ZONE_ID` (required).
+    pub hosted_zone_id: String,
+    /// `RECORD_NAME`: the weighted CNAME clients connect to (required).
+    pub record_name: String,
+    /// `PROVISIONED_SET_IDENTIFIER` (default `provisioned`).
+    pub provisioned_set_identifier: String,
+    /// `SERVERLESS_SET_IDENTIFIER` (default `serverless`).
+    pub serverless_set_identifier: String,
+    /// `SERVERLESS_INSTANCE_IDENTIFIER`: the Aurora Serverless v2 reader (required).
+    pub serverless_instance: String,
+    /// `CLUSTER_IDENTIFIER`: the `DBClusterIdentifier` dimension of the weight metrics (required).
+    pub cluster: String,
+    /// `WEIGHT_STEP` (25), `MAX_SERVERLESS_WEIGHT` (100), `PROVISIONED_WEIGHT` (100).
+    pub policy: crate::weights::WeightPolicy,
+    /// `DRY_RUN` (`false`): compute and log steps without writing.
+    pub dry_run: bool,
+    /// `METRICS_NAMESPACE` (`Spillway`).
+    pub namespace: String,
+}
+
+impl ShiftConfig {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        let or = |name: &'static str, default: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let number = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
+            let v = or(name, &default.to_string());
+            v.parse().map_err(|_| ConfigError::Invalid {
+                name,
+                value: v,
+                expected: "a whole number from 0 to 255",
+            })
+        };
+        let step = number("WEIGHT_STEP", 25)?;
+        let max = number("MAX_SERVERLESS_WEIGHT", 100)?;
+        let provisioned = number("PROVISIONED_WEIGHT", 100)?;
+        let policy = crate::weights::WeightPolicy::new(step, max, provisioned).map_err(|e| {
+            let (name, value) = match e {
+                crate::weights::PolicyError::Step(v) => ("WEIGHT_STEP", v),
+                crate::weights::PolicyError::MaxServerless(v) => ("MAX_SERVERLESS_WEIGHT", v),
+                crate::weights::PolicyError::Provisioned(v) => ("PROVISIONED_WEIGHT", v),
+            };
+            ConfigError::Invalid {
+                name,
+                value: value.to_string(),
+                expected: "step 1–255, maximum 0–255, provisioned 1–255 (never 0)",
+            }
+        })?;
+        let dry_run = match or("DRY_RUN", "false").to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "DRY_RUN",
+                    value: other.to_owned(),
+                    expected: "true or false",
+                });
+            }
+        };
+        let provisioned_set_identifier = or("PROVISIONED_SET_IDENTIFIER", "provisioned");
+        let serverless_set_identifier = or("SERVERLESS_SET_IDENTIFIER", "serverless");
+        if provisioned_set_identifier == serverless_set_identifier {
+            return Err(ConfigError::Invalid {
+                name: "SERVERLESS_SET_IDENTIFIER",
+                value: serverless_set_identifier,
+                expected: "a set identifier other than PROVISIONED_SET_IDENTIFIER",
+            });
+        }
+        Ok(Self {
+            hosted_zone_id: required("HOSTED_ZONE_ID")?,
+            record_name: required("RECORD_NAME")?,
+            provisioned_set_identifier,
+            serverless_set_identifier,
+            serverless_instance: required("SERVERLESS_INSTANCE_IDENTIFIER")?,
+            cluster: required("CLUSTER_IDENTIFIER")?,
+            policy,
+            dry_run,
+            namespace: or("METRICS_NAMESPACE", "Spillway"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod shift_config_tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const BASE: [(&str, &str); 4] = [
+        ("HOSTED_ZONE_ID", "Z123"),
+        ("RECORD_NAME", "reads.orders.internal"),
+        ("SERVERLESS_INSTANCE_IDENTIFIER", "orders-serverless"),
+        ("CLUSTER_IDENTIFIER", "orders"),
+    ];
+
+    fn config(extra: &[(&str, &str)]) -> Result<ShiftConfig, ConfigError> {
+        let map: HashMap<String, String> = BASE
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ShiftConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn when_only_required_are_set_should_use_safe_defaults() {
+        let c = config(&[]).expect("valid");
+        assert_eq!(
+            (
+                c.policy.step(),
+                c.policy.max_serverless(),
+                c.policy.provisioned()
+            ),
+            (25, 100, 100)
+        );
+        assert!(!c.dry_run);
+        assert_eq!(c.provisioned_set_identifier, "provisioned");
+    }
+
+    #[test]
+    fn when_provisioned_weight_is_zero_should_refuse_naming_it() {
+        let err = config(&[("PROVISIONED_WEIGHT", "0")]).expect_err("0 is unsafe");
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "PROVISIONED_WEIGHT",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn when_a_required_variable_is_missing_should_name_it() {
+        let map: HashMap<&str, &str> = BASE[..3].iter().copied().collect();
+        let err = ShiftConfig::from_lookup(|k| map.get(k).map(|v| (*v).to_owned()))
+            .expect_err("CLUSTER_IDENTIFIER missing");
+        assert_eq!(err, ConfigError::Missing("CLUSTER_IDENTIFIER"));
+    }
+
+    #[test]
+    fn when_dry_run_is_malformed_should_refuse() {
+        assert!(config(&[("DRY_RUN", "TRUE")]).unwrap().dry_run);
+        assert!(matches!(
+            config(&[("DRY_RUN", "maybe")]),
+            Err(ConfigError::Invalid {
+                name: "DRY_RUN",
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,335 @@
+//! The handler: a step request from a state machine in, the step's outcome out.
+//!
+//! Errors carry a fixed `error_type` vocabulary ([`ERROR_TYPES`]); the state machines' `Retry`
+//! and `Catch` match exactly these names (a test checks it).
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use spillway::config::ShiftConfig;
+use spillway::emf::{self, Document, Metric, Unit};
+use spillway::shift::{
+    self, InstanceStatus, ShiftError, ShiftSettings, StepOutcome, StepRequest, StoreError,
+    WeightedPairStore,
+};
+
+/// Every `error_type` the function can return.
+pub const ERROR_TYPES: [&str; 7] = [
+    "InvalidInput",
+    "ServerlessReaderUnavailable",
+    "RecordsNotFound",
+    "RecordsMismatch",
+    "ConcurrentChange",
+    "Throttled",
+    "AwsError",
+];
+
+pub struct HandlerDeps<S, I> {
+    pub store: S,
+    pub instances: I,
+    pub config: ShiftConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("the input is not a step request: {0}")]
+    InvalidInput(String),
+    #[error(transparent)]
+    Shift(#[from] ShiftError),
+}
+
+impl HandlerError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidInput(_) => "InvalidInput",
+            Self::Shift(ShiftError::ServerlessReaderUnavailable { .. }) => {
+                "ServerlessReaderUnavailable"
+            }
+            Self::Shift(ShiftError::UnexpectedWeight { .. })
+            | Self::Shift(ShiftError::Store(StoreError::Conflict(_))) => "ConcurrentChange",
+            Self::Shift(ShiftError::Store(StoreError::NotFound(_))) => "RecordsNotFound",
+            Self::Shift(ShiftError::Store(StoreError::Mismatch(_))) => "RecordsMismatch",
+            Self::Shift(ShiftError::Store(StoreError::Throttled(_))) => "Throttled",
+            Self::Shift(ShiftError::Store(StoreError::Other(_))) => "AwsError",
+        }
+    }
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+pub async fn function_handler<S: WeightedPairStore, I: InstanceStatus>(
+    deps: &HandlerDeps<S, I>,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<StepOutcome, HandlerError> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    handle(deps, event.payload, now_ms, &mut std::io::stdout().lock()).await
+}
+
+/// The handler with its clock and output injected.
+pub async fn handle<S: WeightedPairStore, I: InstanceStatus>(
+    deps: &HandlerDeps<S, I>,
+    payload: serde_json::Value,
+    now_ms: i64,
+    out: &mut impl Write,
+) -> Result<StepOutcome, HandlerError> {
+    let request: StepRequest = serde_json::from_value(payload).map_err(|e| {
+        tracing::error!(error = %e, "rejected a step request");
+        HandlerError::InvalidInput(e.to_string())
+    })?;
+    let settings = ShiftSettings {
+        policy: deps.config.policy,
+        serverless_instance: deps.config.serverless_instance.clone(),
+        dry_run: deps.config.dry_run,
+    };
+    let outcome = match shift::step(&deps.store, &deps.instances, &settings, request).await {
+        Ok(o) => o,
+        Err(e) => {
+            let e = HandlerError::from(e);
+            tracing::warn!(
+                error_type = e.error_type(),
+                direction = ?request.direction,
+                error = %e,
+                "traffic not moved"
+            );
+            return Err(e);
+        }
+    };
+    tracing::info!(
+        direction = ?outcome.direction,
+        previous_serverless_weight = outcome.previous_serverless_weight,
+        serverless_weight = outcome.serverless_weight,
+        provisioned_weight = outcome.provisioned_weight,
+        serverless_share = outcome.serverless_share,
+        at_limit = outcome.at_limit,
+        changed = outcome.changed,
+        dry_run = outcome.dry_run,
+        change_id = outcome.change_id.as_deref().unwrap_or(""),
+        record = %deps.config.record_name,
+        "why traffic moved: the {} alarm asked for a step {}",
+        if matches!(outcome.direction, spillway::weights::Direction::Up) { "high-CPU" } else { "low-CPU" },
+        if matches!(outcome.direction, spillway::weights::Direction::Up) { "up" } else { "down" },
+    );
+    write_metrics(deps, &outcome, now_ms, out);
+    Ok(outcome)
+}
+
+/// The serverless weight and share for the dashboard, under the metrics pipeline's namespace
+/// and `DBClusterIdentifier` dimension. A failure to print is logged, never fails the step.
+fn write_metrics<S, I>(
+    deps: &HandlerDeps<S, I>,
+    o: &StepOutcome,
+    now_ms: i64,
+    out: &mut impl Write,
+) {
+    let weight = [f64::from(o.serverless_weight)];
+    let share = [o.serverless_share * 100.0];
+    let metrics = [
+        Metric {
+            name: "ServerlessWeight",
+            unit: Unit::None,
+            high_resolution: true,
+            values: &weight,
+        },
+        Metric {
+            name: "ServerlessShare",
+            unit: Unit::Percent,
+            high_resolution: true,
+            values: &share,
+        },
+    ];
+    let doc = Document {
+        namespace: &deps.config.namespace,
+        timestamp_ms: now_ms,
+        dimensions: &[("DBClusterIdentifier", &deps.config.cluster)],
+        metrics: &metrics,
+        properties: &[("RecordName", &deps.config.record_name)],
+    };
+    if let Err(e) = emf::write_line(out, &doc, &mut Vec::new()) {
+        tracing::error!(error = %e, "the weight metrics were not written");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+    use spillway::shift::{WeightedPair, WeightedRecord};
+    use std::sync::Mutex;
+
+    struct Zone(Mutex<(u16, u16)>);
+
+    fn rec(set: &str, w: u16) -> WeightedRecord {
+        WeightedRecord {
+            name: "reads.orders.internal.".into(),
+            record_type: "CNAME".into(),
+            set_identifier: set.into(),
+            weight: w,
+            ttl: 5,
+            values: vec!["x.example.".into()],
+        }
+    }
+
+    impl WeightedPairStore for Zone {
+        async fn read(&self) -> Result<WeightedPair, StoreError> {
+            let (s, p) = *self.0.lock().unwrap();
+            Ok(WeightedPair {
+                provisioned: rec("provisioned", p),
+                serverless: rec("serverless", s),
+            })
+        }
+        async fn write(&self, _: &WeightedPair, s: u16, p: u16) -> Result<String, StoreError> {
+            *self.0.lock().unwrap() = (s, p);
+            Ok("/change/C1".into())
+        }
+    }
+
+    struct Available(bool);
+    impl InstanceStatus for Available {
+        async fn status(&self, _: &str) -> Result<Option<String>, StoreError> {
+            Ok(Some(if self.0 { "available" } else { "modifying" }.into()))
+        }
+    }
+
+    fn deps(serverless: u16, available: bool) -> HandlerDeps<Zone, Available> {
+        let env = [
+            ("HOSTED_ZONE_ID", "Z1"),
+            ("RECORD_NAME", "reads.orders.internal"),
+            ("SERVERLESS_INSTANCE_IDENTIFIER", "orders-serverless"),
+            ("CLUSTER_IDENTIFIER", "orders"),
+        ];
+        HandlerDeps {
+            store: Zone(Mutex::new((serverless, 100))),
+            instances: Available(available),
+            config: ShiftConfig::from_lookup(|k| {
+                env.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+            .unwrap(),
+        }
+    }
+
+    fn invoke(
+        d: &HandlerDeps<Zone, Available>,
+        payload: Value,
+    ) -> (Result<StepOutcome, HandlerError>, Vec<Value>) {
+        let mut out = Vec::new();
+        let r = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(handle(d, payload, 1_795_341_600_000, &mut out));
+        let lines = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (r, lines)
+    }
+
+    #[test]
+    fn when_stepping_up_should_return_the_outcome_and_print_the_weight_metrics() {
+        let d = deps(0, true);
+        let (r, lines) = invoke(&d, json!({"direction": "up"}));
+        let o = r.expect("step");
+        assert_eq!(
+            serde_json::to_value(&o).unwrap(),
+            json!({"direction": "up", "previousServerlessWeight": 0, "previousProvisionedWeight": 100,
+                   "serverlessWeight": 25, "provisionedWeight": 100, "serverlessShare": 0.2,
+                   "atLimit": false, "changed": true, "dryRun": false, "changeId": "/change/C1"})
+        );
+        assert_eq!(
+            lines,
+            vec![json!({
+                "_aws": {"Timestamp": 1_795_341_600_000_i64, "CloudWatchMetrics": [{
+                    "Namespace": "Spillway", "Dimensions": [["DBClusterIdentifier"]],
+                    "Metrics": [
+                        {"Name": "ServerlessWeight", "Unit": "None", "StorageResolution": 1},
+                        {"Name": "ServerlessShare", "Unit": "Percent", "StorageResolution": 1}]}]},
+                "DBClusterIdentifier": "orders", "ServerlessWeight": 25.0, "ServerlessShare": 20.0,
+                "RecordName": "reads.orders.internal"
+            })]
+        );
+    }
+
+    #[test]
+    fn when_each_error_occurs_should_map_to_its_error_type() {
+        let cases: Vec<(HandlerError, &str)> = vec![
+            (HandlerError::InvalidInput("x".into()), "InvalidInput"),
+            (
+                ShiftError::ServerlessReaderUnavailable {
+                    instance: "i".into(),
+                    status: "s".into(),
+                }
+                .into(),
+                "ServerlessReaderUnavailable",
+            ),
+            (
+                ShiftError::UnexpectedWeight {
+                    expected: 1,
+                    found: 2,
+                }
+                .into(),
+                "ConcurrentChange",
+            ),
+            (
+                ShiftError::Store(StoreError::Conflict("c".into())).into(),
+                "ConcurrentChange",
+            ),
+            (
+                ShiftError::Store(StoreError::NotFound("n".into())).into(),
+                "RecordsNotFound",
+            ),
+            (
+                ShiftError::Store(StoreError::Mismatch("m".into())).into(),
+                "RecordsMismatch",
+            ),
+            (
+                ShiftError::Store(StoreError::Throttled("t".into())).into(),
+                "Throttled",
+            ),
+            (
+                ShiftError::Store(StoreError::Other("o".into())).into(),
+                "AwsError",
+            ),
+        ];
+        let mut seen: Vec<&str> = cases.iter().map(|(e, _)| e.error_type()).collect();
+        for (e, t) in cases {
+            assert_eq!(Diagnostic::from(e).error_type, t);
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        let mut all = ERROR_TYPES.to_vec();
+        all.sort_unstable();
+        assert_eq!(
+            seen, all,
+            "ERROR_TYPES lists exactly the types the code emits"
+        );
+    }
+
+    #[test]
+    fn when_serverless_reader_is_unavailable_should_fail_typed_and_print_nothing() {
+        let d = deps(0, false);
+        let (r, lines) = invoke(&d, json!({"direction": "up"}));
+        assert_eq!(r.unwrap_err().error_type(), "ServerlessReaderUnavailable");
+        assert!(lines.is_empty());
+        assert_eq!(*d.store.0.lock().unwrap(), (0, 100), "weights untouched");
+    }
+
+    #[test]
+    fn when_input_is_not_a_step_request_should_fail_as_invalid_input() {
+        let d = deps(0, true);
+        let (r, _) = invoke(&d, json!({"direction": "sideways"}));
+        assert_eq!(r.unwrap_err().error_type(), "InvalidInput");
+    }
+}
