@@ -14,7 +14,8 @@ use spillway::shift::{
     WeightedPairStore,
 };
 
-/// Every `error_type` the function can return.
+/// Every `error_type` the function can return (checked against the code and the ASL by tests).
+#[cfg(test)]
 pub const ERROR_TYPES: [&str; 7] = [
     "InvalidInput",
     "ServerlessReaderUnavailable",
