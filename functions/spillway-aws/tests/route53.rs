@@ -1,0 +1,261 @@
+//! The Route 53 adapter against the local emulator: one change batch, trailing-dot and case
+//! insensitive names, compare-and-swap, missing records. `scripts/test` runs these.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, HostedZoneConfig, ResourceRecord, ResourceRecordSet, RrType,
+};
+use spillway::shift::{InstanceStatus, StoreError, WeightedPairStore};
+use spillway_aws::route53::{PairLocation, Route53Pair};
+
+async fn client() -> aws_sdk_route53::Client {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "AWS_ENDPOINT_URL must point at the local emulator (scripts/test sets it)"
+    );
+    aws_sdk_route53::Client::new(&spillway_aws::sdk_config().await)
+}
+
+fn unique() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000
+}
+
+fn weighted(name: &str, set: &str, weight: i64, target: &str) -> ResourceRecordSet {
+    ResourceRecordSet::builder()
+        .name(name)
+        .r#type(RrType::Cname)
+        .set_identifier(set)
+        .weight(weight)
+        .ttl(5)
+        .resource_records(ResourceRecord::builder().value(target).build().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// A private zone with the pair (provisioned 100, serverless 0) and a decoy record whose name
+/// sorts right after ours.
+async fn zone_with_pair(r53: &aws_sdk_route53::Client) -> (String, String) {
+    let n = unique();
+    let zone_name = format!("spillway{n}.internal");
+    let zone = r53
+        .create_hosted_zone()
+        .name(&zone_name)
+        .caller_reference(format!("it-{n}"))
+        .hosted_zone_config(HostedZoneConfig::builder().private_zone(true).build())
+        .send()
+        .await
+        .expect("CreateHostedZone");
+    let zone_id = zone
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+    let record = format!("reads.{zone_name}.");
+    let changes = vec![
+        weighted(
+            &record,
+            "provisioned",
+            100,
+            "orders-ro.cluster-custom-x.rds.amazonaws.com",
+        ),
+        weighted(
+            &record,
+            "serverless",
+            0,
+            "orders-sv.cluster-custom-x.rds.amazonaws.com",
+        ),
+        weighted(
+            &format!("readsx.{zone_name}."),
+            "serverless",
+            7,
+            "decoy.example.com",
+        ),
+    ]
+    .into_iter()
+    .map(|r| {
+        Change::builder()
+            .action(ChangeAction::Create)
+            .resource_record_set(r)
+            .build()
+            .unwrap()
+    })
+    .collect();
+    r53.change_resource_record_sets()
+        .hosted_zone_id(&zone_id)
+        .change_batch(
+            ChangeBatch::builder()
+                .set_changes(Some(changes))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create the pair");
+    (zone_id, record)
+}
+
+fn pair(r53: &aws_sdk_route53::Client, zone_id: &str, name: &str) -> Route53Pair {
+    Route53Pair::new(
+        r53.clone(),
+        PairLocation {
+            hosted_zone_id: zone_id.into(),
+            record_name: name.into(),
+            provisioned_set_identifier: "provisioned".into(),
+            serverless_set_identifier: "serverless".into(),
+        },
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulator; run by scripts/test"]
+async fn reads_the_pair_by_name_without_trailing_dot_and_in_other_case() {
+    let r53 = client().await;
+    let (zone_id, record) = zone_with_pair(&r53).await;
+    let name = record.trim_end_matches('.').to_uppercase();
+    let got = pair(&r53, &zone_id, &name)
+        .read()
+        .await
+        .expect("pair found");
+    assert_eq!((got.serverless.weight, got.provisioned.weight), (0, 100));
+    assert_eq!(got.serverless.ttl, 5);
+    assert_eq!(
+        got.serverless.values,
+        vec!["orders-sv.cluster-custom-x.rds.amazonaws.com"]
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulator; run by scripts/test"]
+async fn writes_both_weights_in_one_change_batch_keeping_ttl_and_targets() {
+    let r53 = client().await;
+    let (zone_id, record) = zone_with_pair(&r53).await;
+    let store = pair(&r53, &zone_id, &record);
+    let before = store.read().await.unwrap();
+    let change_id = store
+        .write(&before, 25, 100)
+        .await
+        .expect("ChangeResourceRecordSets");
+    assert!(!change_id.is_empty(), "a change id comes back");
+    let after = store.read().await.unwrap();
+    assert_eq!(
+        (after.serverless.weight, after.provisioned.weight),
+        (25, 100)
+    );
+    assert_eq!(after.serverless.ttl, before.serverless.ttl);
+    assert_eq!(after.serverless.values, before.serverless.values);
+    assert_eq!(after.provisioned.values, before.provisioned.values);
+    let change = r53
+        .get_change()
+        .id(&change_id)
+        .send()
+        .await
+        .expect("GetChange");
+    assert!(
+        change.change_info().is_some(),
+        "the change is known to Route 53"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulator; run by scripts/test"]
+async fn a_write_from_stale_records_is_rejected_whole() {
+    let r53 = client().await;
+    let (zone_id, record) = zone_with_pair(&r53).await;
+    let store = pair(&r53, &zone_id, &record);
+    let stale = store.read().await.unwrap();
+    store
+        .write(&stale, 25, 100)
+        .await
+        .expect("first writer wins");
+    let err = store
+        .write(&stale, 25, 100)
+        .await
+        .expect_err("second writer from stale records");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let now = store.read().await.unwrap();
+    assert_eq!(
+        (now.serverless.weight, now.provisioned.weight),
+        (25, 100),
+        "one step, not two; and the provisioned record is intact"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulator; run by scripts/test"]
+async fn missing_records_are_named() {
+    let r53 = client().await;
+    let (zone_id, record) = zone_with_pair(&r53).await;
+    let location_store = pair(&r53, &zone_id, &format!("nothing-{record}"));
+    let err = location_store.read().await.expect_err("no such record");
+    assert!(
+        matches!(err, StoreError::NotFound(ref m) if m.contains("provisioned")),
+        "{err:?}"
+    );
+    let location_store = Route53Pair::new(
+        r53.clone(),
+        PairLocation {
+            hosted_zone_id: zone_id.clone(),
+            record_name: record.clone(),
+            provisioned_set_identifier: "provisioned".into(),
+            serverless_set_identifier: "no-such-set".into(),
+        },
+    );
+    let err = location_store
+        .read()
+        .await
+        .expect_err("no such set identifier");
+    assert!(
+        matches!(err, StoreError::NotFound(ref m) if m.contains("no-such-set")),
+        "{err:?}"
+    );
+    let err = pair(&r53, "ZNOSUCHZONE", &record)
+        .read()
+        .await
+        .expect_err("no zone");
+    assert!(
+        matches!(err, StoreError::NotFound(_) | StoreError::Other(_)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulator; run by scripts/test"]
+async fn serverless_reader_status_comes_from_rds() {
+    let sdk = spillway_aws::sdk_config().await;
+    let rds = aws_sdk_rds::Client::new(&sdk);
+    let n = unique();
+    let cluster = format!("st-{n}");
+    rds.create_db_cluster()
+        .db_cluster_identifier(&cluster)
+        .engine("aurora-postgresql")
+        .master_username("spillway")
+        .master_user_password("not-a-secret-1")
+        .send()
+        .await
+        .unwrap();
+    let sv = format!("{cluster}-sv");
+    rds.create_db_instance()
+        .db_instance_identifier(&sv)
+        .db_cluster_identifier(&cluster)
+        .engine("aurora-postgresql")
+        .db_instance_class("db.serverless")
+        .send()
+        .await
+        .unwrap();
+    let adapter = spillway_aws::rds::RdsTopology::new(rds);
+    assert_eq!(
+        adapter.status(&sv).await.unwrap().as_deref(),
+        Some("available")
+    );
+    assert_eq!(
+        adapter.status(&format!("{sv}-gone")).await.unwrap(),
+        None,
+        "a missing instance"
+    );
+}
