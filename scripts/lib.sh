@@ -36,6 +36,19 @@ setup_python() {
   printf '%s' "$want" >"$stamp"
 }
 
+# asl-validator (npm), pinned, in a project-local folder; exports ASL_VALIDATOR.
+setup_node() {
+  local tools="$ROOT/.tools/node"
+  local bin="$tools/node_modules/.bin/asl-validator"
+  if [[ ! -x "$bin" ]]; then
+    command -v npm >/dev/null || die "npm not found (needed for asl-validator): install Node.js"
+    log "installing asl-validator 4.0.0 into .tools/node"
+    mkdir -p "$tools"
+    npm install --prefix "$tools" --silent --no-audit --no-fund --no-save "asl-validator@4.0.0" >/dev/null
+  fi
+  export ASL_VALIDATOR="$bin"
+}
+
 # A free TCP port on 127.0.0.1 (so a test run never collides with an emulator already running).
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

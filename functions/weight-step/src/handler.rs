@@ -334,3 +334,157 @@ mod tests {
         assert_eq!(r.unwrap_err().error_type(), "InvalidInput");
     }
 }
+
+/// Cross-checks of the state machines against this function (`state-machines/*.asl.json`).
+#[cfg(test)]
+mod state_machine_tests {
+    use super::ERROR_TYPES;
+    use serde_json::Value;
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
+
+    /// The substitutions the definitions take (template.yaml provides them).
+    pub const SUBSTITUTIONS: [&str; 6] = [
+        "WeightStepFunctionArn",
+        "HighAlarmName",
+        "LowAlarmName",
+        "AlarmCycleSeconds",
+        "CooldownSeconds",
+        "MaxRounds",
+    ];
+
+    fn definitions() -> Vec<(PathBuf, String)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../state-machines");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".asl.json"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 2, "scale-up and scale-down");
+        files
+            .into_iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).unwrap();
+                (p, text)
+            })
+            .collect()
+    }
+
+    fn states(def: &Value) -> Vec<(String, Value)> {
+        def["States"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    fn placeholders(text: &str) -> BTreeSet<String> {
+        text.match_indices("${")
+            .map(|(i, _)| {
+                let rest = &text[i + 2..];
+                rest[..rest.find('}').unwrap()].to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_error_the_state_machines_match_is_one_the_function_emits() {
+        for (path, text) in definitions() {
+            let def: Value = serde_json::from_str(&text).expect("definitions are JSON as written");
+            for (name, state) in states(&def) {
+                let lists = ["Retry", "Catch"]
+                    .iter()
+                    .flat_map(|k| state[*k].as_array().cloned().unwrap_or_default())
+                    .flat_map(|r| r["ErrorEquals"].as_array().cloned().unwrap_or_default());
+                for error in lists {
+                    let e = error.as_str().unwrap();
+                    assert!(
+                        ERROR_TYPES.contains(&e) || e.starts_with("States.") || e.starts_with("Lambda."),
+                        "{path:?} state {name:?} matches {e:?}, which the function never returns"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_task_retries_and_every_lambda_task_catches_into_a_safe_stop() {
+        for (path, text) in definitions() {
+            let def: Value = serde_json::from_str(&text).unwrap();
+            for (name, state) in states(&def) {
+                if state["Type"] != "Task" {
+                    continue;
+                }
+                assert!(state["Retry"].is_array(), "{path:?} {name:?} has no Retry");
+                if state["Resource"] == "arn:aws:states:::lambda:invoke" {
+                    let catches: Vec<String> = state["Catch"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|c| c["ErrorEquals"].as_array().unwrap().clone())
+                        .map(|e| e.as_str().unwrap().to_owned())
+                        .collect();
+                    for t in ERROR_TYPES.iter().filter(|t| **t != "Throttled") {
+                        assert!(catches.iter().any(|c| c == t), "{path:?} {name:?} does not catch {t}");
+                    }
+                    assert!(catches.iter().any(|c| c == "States.ALL"));
+                }
+            }
+            assert!(def["TimeoutSeconds"].as_u64().is_some(), "{path:?} is bounded in time");
+        }
+    }
+
+    #[test]
+    fn placeholders_are_exactly_the_known_substitutions() {
+        let mut used = BTreeSet::new();
+        for (_, text) in definitions() {
+            used.extend(placeholders(&text));
+        }
+        let known: BTreeSet<String> = SUBSTITUTIONS.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(used, known);
+    }
+
+    /// Substitutes test values, as CloudFormation does with `DefinitionSubstitutions`.
+    pub fn render(text: &str, values: &[(&str, &str)]) -> String {
+        let mut out = text.to_owned();
+        for (k, v) in values {
+            out = out.replace(&format!("${{{k}}}"), v);
+        }
+        assert!(!out.contains("${"), "every placeholder has a value");
+        out
+    }
+
+    #[test]
+    #[ignore = "needs asl-validator (scripts/test installs it and sets ASL_VALIDATOR)"]
+    fn rendered_definitions_pass_asl_validator() {
+        let validator = std::env::var("ASL_VALIDATOR")
+            .expect("ASL_VALIDATOR must name the asl-validator executable (scripts/test sets it)");
+        let values = [
+            ("WeightStepFunctionArn", "arn:aws:lambda:us-east-1:123456789012:function:step"),
+            ("HighAlarmName", "spillway-high"),
+            ("LowAlarmName", "spillway-low"),
+            ("AlarmCycleSeconds", "10"),
+            ("CooldownSeconds", "30"),
+            ("MaxRounds", "120"),
+        ];
+        let dir = std::env::temp_dir().join(format!("spillway-asl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (path, text) in definitions() {
+            let rendered = dir.join(path.file_name().unwrap());
+            std::fs::write(&rendered, render(&text, &values)).unwrap();
+            let out = std::process::Command::new(&validator)
+                .arg("--json-path")
+                .arg(&rendered)
+                .output()
+                .expect("asl-validator runs");
+            assert!(
+                out.status.success(),
+                "{path:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
