@@ -103,6 +103,35 @@ def series(instance, template, cpus, start=START):
     )
 
 
+def alarm_event(alarm, state, previous, threshold):
+    """A "CloudWatch Alarm State Change" event as EventBridge delivers it."""
+    name = f"spillway-orders-{alarm}-cpu"
+    at = START + timedelta(seconds=70 if alarm == "high" else 200)
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    return {
+        "version": "0",
+        "id": hashlib.sha256(f"{alarm}{state}".encode()).hexdigest()[:8] + "-0000-4000-8000-000000000000",
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": OWNER,
+        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [f"arn:aws:cloudwatch:us-east-1:{OWNER}:alarm:{name}"],
+        "detail": {
+            "alarmName": name,
+            "state": {"value": state, "reason": f"Threshold Crossed: 1 datapoint was {'greater' if alarm == 'high' else 'less'} than the threshold ({threshold}).", "timestamp": stamp},
+            "previousState": {"value": previous, "reason": "Threshold Crossed", "timestamp": stamp},
+            "configuration": {
+                "description": f"Spillway: provisioned readers' CPU {'above' if alarm == 'high' else 'below'} {threshold} %",
+                "metrics": [{"id": "m1", "metricStat": {"metric": {
+                    "namespace": "Spillway", "name": "CPUUtilization",
+                    "dimensions": {"DBClusterIdentifier": "orders", "Role": "provisioned-reader"}},
+                    "period": 10, "stat": "Average"}, "returnData": True}],
+            },
+        },
+    }
+
+
 def main():
     write("metrics-provisioned-reader.json",
           series("orders-reader-1", MYSQL, [41.0, 43.5, 47.2, 52.8, 58.1]))
@@ -168,6 +197,15 @@ def main():
             with open(os.path.join(spike_dir, name), "w") as f:
                 json.dump(env, f)
                 f.write("\n")
+
+    # Traffic shifting: the EventBridge events of the two alarms, as they arrive, and the
+    # weight-step inputs the state machines send.
+    for alarm, threshold in (("high", 70.0), ("low", 30.0)):
+        for state, previous in (("ALARM", "OK"), ("OK", "ALARM")):
+            write(f"alarm-{alarm}-{state.lower()}.json",
+                  alarm_event(alarm, state, previous, threshold))
+    write("weight-step-up.json", {"direction": "up", "expectedServerlessWeight": None})
+    write("weight-step-down.json", {"direction": "down", "expectedServerlessWeight": 25})
 
     topology = {"clusters": [], "instances": []}
     for cluster, members in CLUSTERS.items():

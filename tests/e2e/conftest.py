@@ -127,13 +127,14 @@ class Stack:
                                                StateReason="set by the end-to-end test")
 
     def alarm_event(self, name):
-        """The EventBridge event AWS sends when the alarm enters ALARM (the execution input)."""
-        return json.dumps({
-            "version": "0", "source": "aws.cloudwatch",
-            "detail-type": "CloudWatch Alarm State Change",
-            "resources": [f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{name}"],
-            "detail": {"alarmName": name, "state": {"value": "ALARM", "reason": "test"},
-                       "previousState": {"value": "OK"}}})
+        """The EventBridge event AWS sends when the alarm enters ALARM (the execution input):
+        events/alarm-*-alarm.json with this stack's alarm name."""
+        kind = "high" if name == self.high else "low"
+        with open(os.path.join(ROOT, "events", f"alarm-{kind}-alarm.json")) as f:
+            event = json.load(f)
+        event["detail"]["alarmName"] = name
+        event["resources"] = [f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{name}"]
+        return json.dumps(event)
 
     def start(self, kind):
         name = self.high if kind == "scale-up" else self.low

@@ -328,6 +328,21 @@ mod tests {
     }
 
     #[test]
+    fn when_sample_step_events_are_invoked_should_step_as_they_say() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        for (file, start, expected) in [
+            ("weight-step-up.json", 0, 25),
+            ("weight-step-down.json", 25, 0),
+        ] {
+            let payload: Value =
+                serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+            let d = deps(start, true);
+            let (r, _) = invoke(&d, payload);
+            assert_eq!(r.expect(file).serverless_weight, expected, "{file}");
+        }
+    }
+
+    #[test]
     fn when_input_is_not_a_step_request_should_fail_as_invalid_input() {
         let d = deps(0, true);
         let (r, _) = invoke(&d, json!({"direction": "sideways"}));
@@ -401,7 +416,9 @@ mod state_machine_tests {
                 for error in lists {
                     let e = error.as_str().unwrap();
                     assert!(
-                        ERROR_TYPES.contains(&e) || e.starts_with("States.") || e.starts_with("Lambda."),
+                        ERROR_TYPES.contains(&e)
+                            || e.starts_with("States.")
+                            || e.starts_with("Lambda."),
                         "{path:?} state {name:?} matches {e:?}, which the function never returns"
                     );
                 }
@@ -427,12 +444,18 @@ mod state_machine_tests {
                         .map(|e| e.as_str().unwrap().to_owned())
                         .collect();
                     for t in ERROR_TYPES.iter().filter(|t| **t != "Throttled") {
-                        assert!(catches.iter().any(|c| c == t), "{path:?} {name:?} does not catch {t}");
+                        assert!(
+                            catches.iter().any(|c| c == t),
+                            "{path:?} {name:?} does not catch {t}"
+                        );
                     }
                     assert!(catches.iter().any(|c| c == "States.ALL"));
                 }
             }
-            assert!(def["TimeoutSeconds"].as_u64().is_some(), "{path:?} is bounded in time");
+            assert!(
+                def["TimeoutSeconds"].as_u64().is_some(),
+                "{path:?} is bounded in time"
+            );
         }
     }
 
@@ -462,7 +485,10 @@ mod state_machine_tests {
         let validator = std::env::var("ASL_VALIDATOR")
             .expect("ASL_VALIDATOR must name the asl-validator executable (scripts/test sets it)");
         let values = [
-            ("WeightStepFunctionArn", "arn:aws:lambda:us-east-1:123456789012:function:step"),
+            (
+                "WeightStepFunctionArn",
+                "arn:aws:lambda:us-east-1:123456789012:function:step",
+            ),
             ("HighAlarmName", "spillway-high"),
             ("LowAlarmName", "spillway-low"),
             ("AlarmCycleSeconds", "10"),
