@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 TMP="$ROOT/.tmp"
 # Pinned: the emulator's behaviour (and its quirks named in tests) is version-specific.
-PY_PACKAGES=("ministack==1.5.33" "aws-sam-translator==1.115.0" "cbor2==6.2.1" "pytest==8.3.4")
+PY_PACKAGES=("ministack==1.5.33" "aws-sam-translator==1.115.0" "cbor2==6.2.1" "pytest==8.3.4" "cfn-lint==1.58.0")
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
