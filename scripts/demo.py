@@ -1,64 +1,112 @@
-"""The demo's AWS side, run by scripts/demo against the local emulator (AWS_ENDPOINT_URL).
-
-    prepare   create the `orders` Aurora cluster of events/spike/topology.json in RDS
-    timeline  print the 10-second averages CloudWatch holds for the replayed spike
-"""
+"""The demo's play, run by scripts/demo once the stack is deployed in the emulator: the
+recorded spike goes into RDSOSMetrics, the deployed metrics function turns it into EMF, then
+the alarms are driven (the emulator evaluates none) and the deployed state machines move the
+Route 53 weights, round by round, printed as a timeline."""
 import json
 import os
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 
 import boto3
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import local_stack  # noqa: E402
+
+STACK = os.environ.get("SPILLWAY_STACK", "spillway-local")
 
 
-def prepare():
-    rds = boto3.client("rds")
-    with open(os.path.join(ROOT, "events", "spike", "topology.json")) as f:
-        topology = json.load(f)
-    cluster = "orders"
-    rds.create_db_cluster(DBClusterIdentifier=cluster, Engine="aurora-mysql",
-                          MasterUsername="spillway", MasterUserPassword="not-a-secret-1",
-                          ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 16})
-    writer = next(m["instance"] for c in topology["clusters"] if c["id"] == cluster
-                  for m in c["members"] if m["writer"])
-    ordered = sorted((i for i in topology["instances"] if i["cluster"] == cluster),
-                     key=lambda i: i["id"] != writer)  # the writer first
-    for i in ordered:
-        rds.create_db_instance(DBInstanceIdentifier=i["id"], DBClusterIdentifier=cluster,
-                               Engine="aurora-mysql", DBInstanceClass=i["class"])
-        print(f"  created {i['id']:<20} {i['class']:<14} {'writer' if i['id'] == writer else 'reader'}")
+def outputs():
+    stack = boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
 
 
-def timeline(namespace, minutes):
-    cw = boto3.client("cloudwatch")
-    end = datetime.now(timezone.utc) + timedelta(seconds=10)
-    start = end - timedelta(minutes=minutes)
-    series = {}
-    for role in ("provisioned-reader", "serverless-reader", "writer"):
-        points = cw.get_metric_statistics(
-            Namespace=namespace, MetricName="CPUUtilization",
-            Dimensions=[{"Name": "DBClusterIdentifier", "Value": "orders"},
-                        {"Name": "Role", "Value": role}],
-            StartTime=start, EndTime=end, Period=10, Statistics=["Average", "SampleCount"],
-        )["Datapoints"]
-        for p in points:
-            series.setdefault(p["Timestamp"], {})[role] = p
-    print(f"{'time (UTC)':<10} {'provisioned readers':>20} {'serverless reader':>18} {'writer':>8}   10-s average CPU")
-    for ts in sorted(series):
-        row = series[ts]
-        cell = lambda r: f"{row[r]['Average']:5.1f} %" if r in row else "    -  "
-        prov = row.get("provisioned-reader", {}).get("Average", 0.0)
-        bar = "#" * int(prov / 4)
-        print(f"{ts.strftime('%H:%M:%S'):<10} {cell('provisioned-reader'):>20} "
-              f"{cell('serverless-reader'):>18} {cell('writer'):>8}   {bar}")
-    if not series:
-        sys.exit("no data points found in CloudWatch: the replay published nothing")
+def main():
+    out = outputs()
+    cw, sfn, r53 = boto3.client("cloudwatch"), boto3.client("stepfunctions"), boto3.client("route53")
+    high, low = f"{STACK}-high-cpu", f"{STACK}-low-cpu"
+    record = out["ReadEndpoint"].rstrip(".") + "."
+    zone = next(z["Id"].split("/")[-1] for z in r53.list_hosted_zones()["HostedZones"]
+                if record.endswith(z["Name"]))
+
+    print("\n1. The recorded spike (4 minutes of RDSOSMetrics, 4 instances) goes into the log group")
+    start = datetime.now(timezone.utc) - timedelta(minutes=4)
+    n = local_stack.put_spike(start)
+    lines = local_stack.emf_lines(out["MetricsFunctionArn"].split(":")[-1], n)
+    print(f"   {n} log events put; the deployed metrics function printed {len(lines)} EMF lines, e.g.:")
+    print("   " + json.dumps(lines[len(lines) // 2], separators=(",", ":")))
+    by_role = {}
+    for line in lines:
+        by_role.setdefault(line["Role"], []).append(line["CPUUtilization"])
+    for role, values in sorted(by_role.items()):
+        print(f"   {role:<19} {len(values):>4} samples, CPU {min(values):5.1f} - {max(values):5.1f} %")
+
+    def weights():
+        sets = r53.list_resource_record_sets(HostedZoneId=zone, StartRecordName=record,
+                                             StartRecordType="CNAME")["ResourceRecordSets"]
+        w = {s["SetIdentifier"]: s["Weight"] for s in sets
+             if s["Name"] == record and "SetIdentifier" in s}
+        return w["serverless"], w["provisioned"]
+
+    def alarm(name):
+        return cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"]
+
+    def set_alarm(name, state):
+        cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="set by the demo")
+
+    def event(kind, name):
+        with open(os.path.join(local_stack.ROOT, "events", f"alarm-{kind}-alarm.json")) as f:
+            e = json.load(f)
+        e["detail"]["alarmName"] = name
+        e["resources"] = [f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{name}"]
+        return json.dumps(e)
+
+    t0 = time.monotonic()
+
+    def row(note=""):
+        s, p = weights()
+        print(f"   {time.monotonic() - t0:6.1f} s   high {alarm(high):<5}  low {alarm(low):<5}  "
+              f"provisioned {p:>3}  serverless {s:>3}  share {100 * s / (s + p):5.1f} %  {note}")
+        return s
+
+    def run(arn, until_done, on_change=None):
+        last = None
+        while True:
+            s = weights()[0]
+            if s != last:
+                row()
+                last = s
+                if on_change:
+                    on_change(s)
+            if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+                return sfn.describe_execution(executionArn=arn)
+            time.sleep(0.5)
+
+    print("\n2. The provisioned readers' CPU crosses the high threshold: the high alarm fires")
+    print("   (the emulator evaluates no alarms: set-alarm-state, then the event EventBridge sends)")
+    row("at rest")
+    set_alarm(high, "ALARM")
+    up = sfn.start_execution(stateMachineArn=out["ScaleUpStateMachineArn"],
+                             input=event("high", high))["executionArn"]
+
+    def clear_at_max(s):
+        if s == 100:
+            time.sleep(12)  # one more alarm cycle at the maximum: it keeps watching
+            set_alarm(high, "OK")
+
+    done = run(up, True, clear_at_max)
+    row(f"scale-up {done['status'].lower()}")
+
+    print("\n3. Load falls: the low alarm fires, the scale-down brings the weight back to 0")
+    set_alarm(low, "ALARM")
+    down = sfn.start_execution(stateMachineArn=out["ScaleDownStateMachineArn"],
+                               input=event("low", low))["executionArn"]
+    done = run(down, True)
+    set_alarm(low, "OK")
+    row(f"scale-down {done['status'].lower()}")
+    if weights()[0] != 0:
+        sys.exit("the serverless weight did not come back to 0")
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "prepare":
-        prepare()
-    else:
-        timeline(sys.argv[2], int(sys.argv[3]))
+    main()

@@ -49,6 +49,53 @@ setup_node() {
   export ASL_VALIDATOR="$bin"
 }
 
+# AWS SAM CLI and cargo-lambda (it brings zig), in their own virtualenv: the SAM CLI pins a
+# newer botocore than the emulator does. Puts them first on PATH (SAM finds cargo-lambda, and
+# cargo-lambda finds zig, there).
+SAM_PACKAGES=("aws-sam-cli==1.170.0" "cargo-lambda==1.9.2")
+SAM_VENV="$ROOT/.venv-sam"
+setup_sam() {
+  local stamp="$SAM_VENV/.spillway-packages"
+  local want="${SAM_PACKAGES[*]}"
+  if [[ ! -x "$SAM_VENV/bin/sam" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    log "installing the AWS SAM CLI and cargo-lambda into .venv-sam ($want)"
+    python3 -m venv "$SAM_VENV"
+    "$SAM_VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
+    "$SAM_VENV/bin/pip" install --quiet --disable-pip-version-check "${SAM_PACKAGES[@]}"
+    printf '%s' "$want" >"$stamp"
+  fi
+  export PATH="$SAM_VENV/bin:$PATH"
+  export SAM_CLI_TELEMETRY=0
+}
+
+# The stack as the demo and the end-to-end tests run it: `sam build` (for this machine's
+# architecture: the emulator runs the bootstraps here; on AWS the default is arm64), the
+# prerequisites in the emulator, then `sam deploy` (package, change set, execute).
+# Parameters only the emulator needs: custom endpoint host names (it has no RDS custom
+# endpoints), replica auto scaling off (it has no Application Auto Scaling), LocalEndpointUrl.
+LOCAL_STACK=spillway-local
+deploy_local_stack() {
+  log "sam build (x86_64 for the local emulator; cold: several minutes)"
+  sam build --parameter-overrides Architecture=x86_64 ClusterIdentifier=orders \
+    ServerlessInstanceIdentifier=orders-serverless RecordName=reads.orders.spillway.internal
+  log "creating the prerequisites in the emulator (Aurora cluster, RDSOSMetrics, VPC, bucket)"
+  local prep vpc bucket
+  prep="$("$VENV/bin/python" "$ROOT/scripts/local_stack.py" prepare)"
+  vpc="$(printf '%s' "$prep" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["vpc"])')"
+  bucket="$(printf '%s' "$prep" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["bucket"])')"
+  log "sam deploy --stack-name $LOCAL_STACK (package, change set, execute)"
+  sam deploy --stack-name "$LOCAL_STACK" --s3-bucket "$bucket" --region "$AWS_REGION" \
+    --no-confirm-changeset --no-fail-on-empty-changeset --capabilities CAPABILITY_IAM \
+    --parameter-overrides ClusterIdentifier=orders ServerlessInstanceIdentifier=orders-serverless \
+      RecordName=reads.orders.spillway.internal VpcId="$vpc" \
+      ProvisionedEndpointHost=orders-provisioned.cluster-custom.local \
+      ServerlessEndpointHost=orders-serverless.cluster-custom.local \
+      EnableReplicaAutoScaling=false Architecture=x86_64 \
+      AlarmCycleSeconds=10 CooldownSeconds=10 LocalEndpointUrl="$AWS_ENDPOINT_URL" \
+    >"$TMP/sam-deploy.log" 2>&1 || { tail -40 "$TMP/sam-deploy.log" >&2; die "sam deploy failed"; }
+  export SPILLWAY_STACK="$LOCAL_STACK"
+}
+
 # A free TCP port on 127.0.0.1 (so a test run never collides with an emulator already running).
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

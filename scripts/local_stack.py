@@ -1,0 +1,118 @@
+"""The local AWS stack: the prerequisites template.yaml assumes, created in the emulator
+(AWS_ENDPOINT_URL), and the stack's outputs. Used by scripts/demo and the end-to-end tests.
+
+    prepare   an Aurora cluster (writer, two provisioned readers, a serverless reader) named
+              after events/spike/topology.json, the RDSOSMetrics log group, a VPC and the
+              deployment bucket; prints them as JSON
+"""
+import json
+import os
+import sys
+
+import boto3
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLUSTER = "orders"
+
+
+def prepare():
+    rds = boto3.client("rds")
+    with open(os.path.join(ROOT, "events", "spike", "topology.json")) as f:
+        topology = json.load(f)
+    rds.create_db_cluster(DBClusterIdentifier=CLUSTER, Engine="aurora-mysql",
+                          MasterUsername="spillway", MasterUserPassword="not-a-secret-1",
+                          ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 16})
+    writer = next(m["instance"] for c in topology["clusters"] if c["id"] == CLUSTER
+                  for m in c["members"] if m["writer"])
+    for i in sorted((i for i in topology["instances"] if i["cluster"] == CLUSTER),
+                    key=lambda i: i["id"] != writer):  # the writer first
+        rds.create_db_instance(DBInstanceIdentifier=i["id"], DBClusterIdentifier=CLUSTER,
+                               Engine="aurora-mysql", DBInstanceClass=i["class"])
+    boto3.client("logs").create_log_group(logGroupName="RDSOSMetrics")
+    vpc = boto3.client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    bucket = "spillway-artifacts"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    print(json.dumps({"cluster": CLUSTER, "serverless": f"{CLUSTER}-serverless", "vpc": vpc,
+                      "bucket": bucket}))
+
+
+if __name__ == "__main__":
+    {"prepare": prepare}[sys.argv[1]]()
+
+
+# ---------------------------------------------------------------------------------------------
+# Playing the recorded spike through the deployed stack.
+
+import base64  # noqa: E402
+import gzip  # noqa: E402
+import re  # noqa: E402
+import time  # noqa: E402
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+STAMP = re.compile(r'"timestamp":"([0-9T:\-]+)Z"')
+
+
+def recorded_batches(instances=None):
+    """The recorded spike's batches: (log stream, [(ms, message)]), in time order."""
+    folder = os.path.join(ROOT, "events", "spike", "batches")
+    out = []
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name)) as f:
+            data = json.load(f)["awslogs"]["data"]
+        batch = json.loads(gzip.decompress(base64.b64decode(data)))
+        events = [(e["timestamp"], e["message"]) for e in batch["logEvents"]]
+        if instances and not any(i in name for i in instances):
+            continue
+        out.append((batch["logStream"], events))
+    out.sort(key=lambda b: b[1][0][0])
+    return out
+
+
+def put_spike(shift_to, instances=None, seconds=None):
+    """Writes the recorded spike into RDSOSMetrics with its timestamps (the log events' and the
+    documents' own) moved so the recording starts at `shift_to`; returns the sample count."""
+    logs = boto3.client("logs")
+    batches = recorded_batches(instances)
+    first = batches[0][1][0][0]
+    offset_ms = int(shift_to.timestamp() * 1000) - first
+    streams = set()
+    count = 0
+    for stream, events in batches:
+        if seconds is not None and events[0][0] - first >= seconds * 1000:
+            continue
+        if stream not in streams:
+            logs.create_log_stream(logGroupName="RDSOSMetrics", logStreamName=stream)
+            streams.add(stream)
+
+        def moved(message):
+            def sub(m):
+                t = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+                t += timedelta(milliseconds=offset_ms)
+                return '"timestamp":"' + t.strftime("%Y-%m-%dT%H:%M:%S") + 'Z"'
+            return STAMP.sub(sub, message, count=1)
+
+        logs.put_log_events(logGroupName="RDSOSMetrics", logStreamName=stream, logEvents=[
+            {"timestamp": ts + offset_ms, "message": moved(m)} for ts, m in events])
+        count += len(events)
+    return count
+
+
+def emf_lines(function_name, want, timeout=60):
+    """The EMF lines the deployed function printed (from its log group)."""
+    logs = boto3.client("logs")
+    group = f"/aws/lambda/{function_name}"
+    deadline = time.monotonic() + timeout
+    lines = []
+    while time.monotonic() < deadline:
+        lines = []
+        try:
+            pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group)
+            for page in pages:
+                lines += [e["message"].strip() for e in page["events"]
+                          if e["message"].lstrip().startswith('{"_aws"')]
+        except logs.exceptions.ResourceNotFoundException:
+            pass
+        if len(lines) >= want:
+            break
+        time.sleep(1)
+    return [json.loads(line) for line in lines]
