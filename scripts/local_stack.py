@@ -74,7 +74,9 @@ def put_spike(shift_to, instances=None, seconds=None):
     logs = boto3.client("logs")
     batches = recorded_batches(instances)
     first = batches[0][1][0][0]
-    offset_ms = int(shift_to.timestamp() * 1000) - first
+    # Whole seconds, so each document's own second-precision time moves exactly as its event.
+    first -= first % 1000
+    offset_ms = int(shift_to.timestamp()) * 1000 - first
     streams = set()
     count = 0
     for stream, events in batches:

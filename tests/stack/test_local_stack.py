@@ -1,0 +1,132 @@
+"""The stack deployed from template.yaml as written (sam build + sam deploy, by scripts/test)
+in the local emulator: the metrics function receives real subscription payloads, the state
+machines move the weights. Emulator quirks are handled in scripts/lib.sh (deploy parameters)
+and here: the emulator evaluates no alarms and cannot receive aws.cloudwatch events, so the
+tests set alarm states and start executions with the event EventBridge would deliver (the
+rule's pattern is checked against that event with TestEventPattern)."""
+import json
+import os
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import local_stack  # noqa: E402
+
+STACK = os.environ.get("SPILLWAY_STACK")
+
+
+@pytest.fixture(scope="module")
+def stack():
+    assert STACK, "SPILLWAY_STACK must name the deployed local stack (scripts/test deploys it)"
+    cf = boto3.client("cloudformation")
+    s = cf.describe_stacks(StackName=STACK)["Stacks"][0]
+    return {"status": s["StackStatus"],
+            "outputs": {o["OutputKey"]: o["OutputValue"] for o in s["Outputs"]},
+            "resources": {r["LogicalResourceId"]: r for r in
+                          cf.list_stack_resources(StackName=STACK)["StackResourceSummaries"]}}
+
+
+def alarm_event(kind, name, state="alarm"):
+    with open(os.path.join(ROOT, "events", f"alarm-{kind}-{state}.json")) as f:
+        e = json.load(f)
+    e["detail"]["alarmName"] = name
+    e["resources"] = [f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{name}"]
+    return e
+
+
+def test_the_template_deploys_as_written(stack):
+    assert stack["status"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+    kinds = {r["ResourceType"] for r in stack["resources"].values()}
+    for kind in ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine",
+                 "AWS::CloudWatch::Alarm", "AWS::Route53::RecordSet", "AWS::Route53::HostedZone",
+                 "AWS::Events::Rule", "AWS::Logs::SubscriptionFilter", "AWS::CloudWatch::Dashboard",
+                 "AWS::IAM::Role"):
+        assert kind in kinds, f"{kind} deployed"
+    assert stack["outputs"]["ReadEndpoint"] == "reads.orders.spillway.internal"
+
+
+def test_the_rules_match_the_alarm_events_and_only_them(stack):
+    events = boto3.client("events")
+    for rule_id, kind in (("ScaleUpStateMachineHighCpuAlarmFires", "high"),
+                          ("ScaleDownStateMachineLowCpuAlarmFires", "low")):
+        name = stack["resources"][rule_id]["PhysicalResourceId"].split("|")[-1].split("/")[-1]
+        pattern = events.describe_rule(Name=name)["EventPattern"]
+        alarm = f"{STACK}-{kind}-cpu"
+        fires = events.test_event_pattern(EventPattern=pattern,
+                                          Event=json.dumps(alarm_event(kind, alarm)))["Result"]
+        ok = events.test_event_pattern(EventPattern=pattern,
+                                       Event=json.dumps(alarm_event(kind, alarm, "ok")))["Result"]
+        other = "low" if kind == "high" else "high"
+        wrong = events.test_event_pattern(
+            EventPattern=pattern,
+            Event=json.dumps(alarm_event(other, f"{STACK}-{other}-cpu")))["Result"]
+        assert (fires, ok, wrong) == (True, False, False), (kind, pattern)
+
+
+def test_the_deployed_metrics_function_emits_the_emf_contract(stack):
+    fn = stack["outputs"]["MetricsFunctionArn"].split(":")[-1]
+    before = len(local_stack.emf_lines(fn, 0, timeout=1))
+    start = (datetime.now(timezone.utc) - timedelta(minutes=10)).replace(microsecond=0)
+    n = local_stack.put_spike(start, instances=["orders-reader-2", "orders-serverless"], seconds=20)
+    assert n == 40
+    lines = local_stack.emf_lines(fn, before + n)[before:]
+    assert len(lines) == n, "one EMF line per recorded sample"
+    expected_ts = {int((start + timedelta(seconds=s)).timestamp() * 1000) for s in range(20)}
+    for line in lines:
+        assert line["_aws"]["CloudWatchMetrics"] == [{
+            "Namespace": "Spillway", "Dimensions": [["DBClusterIdentifier", "Role"]],
+            "Metrics": [{"Name": "CPUUtilization", "Unit": "Percent", "StorageResolution": 1}]}]
+        assert line["DBClusterIdentifier"] == "orders"
+        assert line["_aws"]["Timestamp"] in expected_ts, "stamped with the sample's own time"
+        role = {"orders-reader-2": "provisioned-reader",
+                "orders-serverless": "serverless-reader"}[line["DBInstanceIdentifier"]]
+        assert line["Role"] == role
+
+
+def test_the_deployed_state_machines_move_the_weights_up_and_back(stack):
+    out = stack["outputs"]
+    cw, sfn, r53 = boto3.client("cloudwatch"), boto3.client("stepfunctions"), boto3.client("route53")
+    record = out["ReadEndpoint"] + "."
+    zone = stack["resources"]["PrivateZone"]["PhysicalResourceId"].split("/")[-1]
+
+    def weights():
+        sets = r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+        w = {s["SetIdentifier"]: s["Weight"] for s in sets
+             if s["Name"] == record and "SetIdentifier" in s}
+        return w["serverless"], w["provisioned"]
+
+    def watch(execution, on_change=lambda w: None, timeout=150):
+        seen = [weights()]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            w = weights()
+            if w != seen[-1]:
+                seen.append(w)
+                on_change(w)
+            if sfn.describe_execution(executionArn=execution)["status"] != "RUNNING":
+                w = weights()
+                return seen + ([w] if w != seen[-1] else [])
+            time.sleep(0.5)
+        raise AssertionError(f"still running; seen {seen}")
+
+    high, low = f"{STACK}-high-cpu", f"{STACK}-low-cpu"
+    assert weights() == (0, 100), "the stack starts with the serverless weight at 0"
+    cw.set_alarm_state(AlarmName=high, StateValue="ALARM", StateReason="test")
+    up = sfn.start_execution(stateMachineArn=out["ScaleUpStateMachineArn"],
+                             input=json.dumps(alarm_event("high", high)))["executionArn"]
+    seen = watch(up, lambda w: w[0] == 100 and cw.set_alarm_state(
+        AlarmName=high, StateValue="OK", StateReason="test"))
+    assert seen == [(0, 100), (25, 100), (50, 100), (75, 100), (100, 100)], seen
+
+    cw.set_alarm_state(AlarmName=low, StateValue="ALARM", StateReason="test")
+    down = sfn.start_execution(stateMachineArn=out["ScaleDownStateMachineArn"],
+                               input=json.dumps(alarm_event("low", low)))["executionArn"]
+    seen = watch(down)
+    cw.set_alarm_state(AlarmName=low, StateValue="OK", StateReason="test")
+    assert seen == [(100, 100), (75, 100), (50, 100), (25, 100), (0, 100)], seen
+    assert sfn.describe_execution(executionArn=down)["status"] == "SUCCEEDED"
