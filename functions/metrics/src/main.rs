@@ -11,7 +11,7 @@ use spillway_aws::rds::RdsTopology;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    init_logs();
+    spillway_aws::init_lambda_logs();
     let config = match MetricsConfig::from_lookup(|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => {
@@ -28,21 +28,4 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     });
     tracing::info!("spillway-metrics ready");
     run(service_fn(|event| handler::function_handler(&deps, event))).await
-}
-
-/// Structured JSON logs on stderr, so stdout carries EMF lines only. `LOG_LEVEL` (or
-/// `AWS_LAMBDA_LOG_LEVEL`) sets the level; `info` by default.
-fn init_logs() {
-    let level = std::env::var("LOG_LEVEL")
-        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
-        .unwrap_or_else(|_| "info".into())
-        .to_lowercase();
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-        .with_writer(std::io::stderr)
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
-        .init();
 }

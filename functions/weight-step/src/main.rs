@@ -10,7 +10,7 @@ use spillway_aws::route53::{PairLocation, Route53Pair};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    init_logs();
+    spillway_aws::init_lambda_logs();
     let config = match ShiftConfig::from_lookup(|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => {
@@ -33,20 +33,4 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config,
     };
     run(service_fn(|event| handler::function_handler(&deps, event))).await
-}
-
-/// Structured JSON logs on stderr (stdout carries EMF only). `LOG_LEVEL`, `info` by default.
-fn init_logs() {
-    let level = std::env::var("LOG_LEVEL")
-        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
-        .unwrap_or_else(|_| "info".into())
-        .to_lowercase();
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-        .with_writer(std::io::stderr)
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
-        .init();
 }
