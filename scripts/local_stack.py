@@ -4,10 +4,18 @@
     prepare   an Aurora cluster (writer, two provisioned readers, a serverless reader) named
               after events/spike/topology.json, the RDSOSMetrics log group, a VPC and the
               deployment bucket; prints them as JSON
+
+As a module: put_spike() and emf_lines() play the recorded spike through the deployed metrics
+function (scripts/demo.py, tests/stack).
 """
+import base64
+import gzip
 import json
 import os
+import re
 import sys
+import time
+from datetime import datetime, timedelta, timezone
 
 import boto3
 
@@ -36,18 +44,9 @@ def prepare():
                       "bucket": bucket}))
 
 
-if __name__ == "__main__":
-    {"prepare": prepare}[sys.argv[1]]()
-
 
 # ---------------------------------------------------------------------------------------------
 # Playing the recorded spike through the deployed stack.
-
-import base64  # noqa: E402
-import gzip  # noqa: E402
-import re  # noqa: E402
-import time  # noqa: E402
-from datetime import datetime, timedelta, timezone  # noqa: E402
 
 STAMP = re.compile(r'"timestamp":"([0-9T:\-]+)Z"')
 
@@ -118,3 +117,7 @@ def emf_lines(function_name, want, timeout=60):
             break
         time.sleep(1)
     return [json.loads(line) for line in lines]
+
+
+if __name__ == "__main__":
+    {"prepare": prepare}[sys.argv[1]]()
