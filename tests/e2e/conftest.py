@@ -3,8 +3,9 @@ machine definitions, running in the local AWS emulator started by scripts/test
 (AWS_ENDPOINT_URL points at it).
 
 Emulator quirks, isolated here and nowhere else:
-- ministack does not inject AWS_ENDPOINT_URL into the functions it runs: the harness sets it in
-  the function's environment (on AWS the variable is simply absent).
+- the functions must reach the emulator, not AWS: ministack sets the AWS_ENDPOINT_URL of its
+  own environment into every function it runs (scripts/lib.sh starts it with its own URL), and
+  the harness also sets it in the function's environment (on AWS the variable is absent).
 - ministack evaluates no alarms and sends no alarm events to EventBridge: the tests drive the
   alarms with SetAlarmState and start executions themselves, as EventBridge would.
 - ministack reports every RDS instance as `available`: the "serverless reader unavailable" test
