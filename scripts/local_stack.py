@@ -37,7 +37,7 @@ def prepare():
         rds.create_db_instance(DBInstanceIdentifier=i["id"], DBClusterIdentifier=CLUSTER,
                                Engine="aurora-mysql", DBInstanceClass=i["class"])
     boto3.client("logs").create_log_group(logGroupName="RDSOSMetrics")
-    vpc = boto3.client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    vpc = boto3.client("ec2").create_vpc(CidrBlock="172.31.0.0/16")["Vpc"]["VpcId"]
     bucket = "spillway-artifacts"
     boto3.client("s3").create_bucket(Bucket=bucket)
     print(json.dumps({"cluster": CLUSTER, "serverless": f"{CLUSTER}-serverless", "vpc": vpc,
