@@ -147,8 +147,8 @@ async fn run(args: Args) -> Result<ExitCode, ReplayError> {
             } else {
                 args.clusters.clone()
             };
-            let pipeline = pipeline(snapshot, clusters, statuses, &args.namespace);
-            (replay.run(pipeline, &mut out).await?, None)
+            let mut p = pipeline(snapshot, clusters, statuses, &args.namespace);
+            (replay.run_with(&mut p, &mut out).await?, None)
         }
         None => {
             if args.clusters.is_empty() {
@@ -215,14 +215,6 @@ struct Replay<'a> {
 }
 
 impl Replay<'_> {
-    async fn run<S: TopologySource>(
-        &mut self,
-        mut pipeline: Pipeline<S>,
-        out: &mut impl Write,
-    ) -> Result<Report, ReplayError> {
-        self.run_with(&mut pipeline, out).await
-    }
-
     async fn run_with<S: TopologySource>(
         &mut self,
         pipeline: &mut Pipeline<S>,
