@@ -2,7 +2,7 @@
 """Regenerates the sample events in this folder (deterministic: same output every run).
 
 Documents are built from the real Enhanced Monitoring captures in
-../shared/fixtures/enhanced-monitoring/ (percona/rds_exporter test data, Apache-2.0): the same
+tests/fixtures/enhanced-monitoring/ (percona/rds_exporter test data, Apache-2.0): the same
 fields, sizes and shapes, with this folder's instance names, timestamps and CPU values.
 
     python3 events/generate.py        # from the repository root
@@ -17,7 +17,7 @@ import random
 from datetime import datetime, timedelta, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURES = os.path.join(HERE, "..", "..", "shared", "fixtures", "enhanced-monitoring")
+FIXTURES = os.path.join(HERE, "..", "tests", "fixtures", "enhanced-monitoring")
 START = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
 OWNER = "123456789012"
 

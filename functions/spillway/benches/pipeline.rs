@@ -3,7 +3,7 @@
 //! `cargo bench -p spillway --bench pipeline [-- --check]`
 //!
 //! Input: recorded-size batches, 100 log events of ~8 KB Enhanced Monitoring documents each
-//! (built from the real Aurora MySQL capture in shared/fixtures). Measured, per batch:
+//! (built from the real Aurora MySQL capture in tests/fixtures). Measured, per batch:
 //! - floor: base64 decode + gunzip + parsing the subscription envelope (the unavoidable work);
 //! - floor + scan: the floor plus a full JSON scan of every message;
 //! - pipeline: the Lambda's whole path (decode, parse, classify, write EMF to memory);
@@ -31,7 +31,7 @@ const ROUNDS: usize = 7;
 
 fn fixture() -> Value {
     let path = format!(
-        "{}/../../../shared/fixtures/enhanced-monitoring/aurora-mysql-56.json",
+        "{}/../../tests/fixtures/enhanced-monitoring/aurora-mysql-56.json",
         env!("CARGO_MANIFEST_DIR")
     );
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON")

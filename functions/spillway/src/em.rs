@@ -477,7 +477,7 @@ mod tests {
 
     pub(crate) fn fixture(name: &str) -> String {
         let path = format!(
-            "{}/../../../shared/fixtures/enhanced-monitoring/{name}",
+            "{}/../../tests/fixtures/enhanced-monitoring/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         let pretty = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -1,7 +1,8 @@
 //! CloudWatch Embedded Metric Format documents, one compact JSON object per line.
 //!
-//! Written here rather than with a crate: none supports `StorageResolution` together with a
-//! per-document `Timestamp` (see shared AWS notes), and the format is a small serde mapping.
+//! Written here rather than with a crate: `metrics_cloudwatch_embedded` 0.10 cannot set a
+//! per-document `Timestamp`, and `metrique-writer-format-emf` (which does expose
+//! `HighStorageResolution`) brings a large pre-1.0 framework for what is a small serde mapping.
 //! The limits are those of the EMF specification; a document that would break one is refused
 //! with [`EmfError`] instead of being written and silently dropped by CloudWatch.
 
