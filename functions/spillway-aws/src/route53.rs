@@ -50,16 +50,28 @@ fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(
             aws_smithy_types::error::display::DisplayErrorContext(&e)
         ));
     };
-    let code = service.code();
-    let message = format!(
-        "{call}: {}: {}",
-        code.unwrap_or("error"),
-        service.message().unwrap_or_default()
-    );
+    classify(call, service.code(), service.message().unwrap_or_default())
+}
+
+/// The messages of `InvalidChangeBatch` that mean "the records are no longer what was read" —
+/// the compare-and-swap missed. Route 53 uses the same code for permanent errors too ("not
+/// permitted in zone", a CNAME beside other data, a malformed value): those must not be retried
+/// as conflicts.
+const COMPARE_AND_SWAP_MISSES: [&str; 3] = [
+    "but it was not found",
+    "values provided do not match the current values",
+    "but it already exists",
+];
+
+/// Maps a Route 53 error code and message to the port's error.
+fn classify(call: &str, code: Option<&str>, text: &str) -> StoreError {
+    let message = format!("{call}: {}: {text}", code.unwrap_or("error"));
     match code {
         c if crate::is_throttling(c) => StoreError::Throttled(message),
         Some("NoSuchHostedZone") => StoreError::NotFound(message),
-        Some("InvalidChangeBatch") => StoreError::Conflict(message),
+        Some("InvalidChangeBatch") if COMPARE_AND_SWAP_MISSES.iter().any(|m| text.contains(m)) => {
+            StoreError::Conflict(message)
+        }
         _ => StoreError::Other(message),
     }
 }
@@ -76,6 +88,28 @@ impl Route53Pair {
 
     fn to_record(&self, rrs: &ResourceRecordSet) -> Result<WeightedRecord, StoreError> {
         let set = rrs.set_identifier().unwrap_or_default().to_owned();
+        // The write re-creates the record from the fields below only; anything else it carries
+        // would be dropped (or make the exact-match DELETE fail forever): refuse, do not rewrite.
+        let uncopied = [
+            ("a health check", rrs.health_check_id().is_some()),
+            ("alias target", rrs.alias_target().is_some()),
+            ("latency region", rrs.region().is_some()),
+            ("geolocation", rrs.geo_location().is_some()),
+            (
+                "geoproximity location",
+                rrs.geo_proximity_location().is_some(),
+            ),
+            ("failover role", rrs.failover().is_some()),
+            ("multivalue answer", rrs.multi_value_answer().is_some()),
+            ("CIDR routing", rrs.cidr_routing_config().is_some()),
+            ("traffic policy", rrs.traffic_policy_instance_id().is_some()),
+        ];
+        if let Some((what, _)) = uncopied.iter().find(|(_, present)| *present) {
+            return Err(StoreError::Mismatch(format!(
+                "{} ({set}) carries {what}, which Spillway's weight write would not preserve",
+                self.name
+            )));
+        }
         if rrs.r#type() != &RrType::Cname {
             return Err(StoreError::Mismatch(format!(
                 "{} ({set}) is a {} record, not CNAME",
@@ -93,7 +127,7 @@ impl Route53Pair {
             name: rrs.name().to_owned(),
             record_type: "CNAME".into(),
             set_identifier: set,
-            weight: u16::try_from(weight.clamp(0, 255)).unwrap_or(0),
+            weight: weight.clamp(0, 255) as u16,
             ttl,
             values: rrs
                 .resource_records()
@@ -235,6 +269,97 @@ impl WeightedPairStore for Route53Pair {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn when_the_compare_and_swap_misses_should_be_a_conflict_and_anything_else_an_aws_error() {
+        // The messages Route 53 returns (ChangeResourceRecordSets API reference).
+        let conflicts = [
+            "[Tried to delete resource record set [name='reads.orders.internal.', type='CNAME', set-identifier='serverless'] but it was not found]",
+            "[Tried to delete resource record set [name='reads.orders.internal.', type='CNAME', set-identifier='serverless'] but the values provided do not match the current values]",
+            "[Tried to create resource record set [name='reads.orders.internal.', type='CNAME', set-identifier='serverless'] but it already exists]",
+        ];
+        for text in conflicts {
+            assert!(
+                matches!(
+                    classify("ChangeResourceRecordSets", Some("InvalidChangeBatch"), text),
+                    StoreError::Conflict(_)
+                ),
+                "{text} is a compare-and-swap miss"
+            );
+        }
+        let permanent = [
+            "[RRSet with DNS name reads.other.internal. is not permitted in zone orders.internal.]",
+            "[RRSet of type CNAME with DNS name reads.orders.internal. is not permitted because a conflicting RRSet of type A with the same DNS name already exists in zone orders.internal.]",
+            "[Invalid Resource Record: FATAL problem: DomainLabelTooLong]",
+        ];
+        for text in permanent {
+            assert!(
+                matches!(
+                    classify("ChangeResourceRecordSets", Some("InvalidChangeBatch"), text),
+                    StoreError::Other(_)
+                ),
+                "{text} is permanent: AwsError, not a conflict to retry"
+            );
+        }
+        assert!(matches!(
+            classify(
+                "ChangeResourceRecordSets",
+                Some("PriorRequestNotComplete"),
+                "wait"
+            ),
+            StoreError::Throttled(_)
+        ));
+    }
+
+    fn pair() -> Route53Pair {
+        let conf = aws_sdk_route53::Config::builder()
+            .behavior_version(aws_sdk_route53::config::BehaviorVersion::latest())
+            .build();
+        Route53Pair::new(
+            aws_sdk_route53::Client::from_conf(conf),
+            PairLocation {
+                hosted_zone_id: "Z1".into(),
+                record_name: "reads.orders.internal".into(),
+                provisioned_set_identifier: "provisioned".into(),
+                serverless_set_identifier: "serverless".into(),
+            },
+        )
+    }
+
+    fn weighted() -> aws_sdk_route53::types::builders::ResourceRecordSetBuilder {
+        ResourceRecordSet::builder()
+            .name("reads.orders.internal.")
+            .r#type(RrType::Cname)
+            .set_identifier("serverless")
+            .weight(0)
+            .ttl(5)
+            .resource_records(
+                ResourceRecord::builder()
+                    .value("x.example")
+                    .build()
+                    .unwrap(),
+            )
+    }
+
+    #[test]
+    fn when_a_record_carries_attributes_the_write_drops_should_refuse_it() {
+        let plain = weighted().build().unwrap();
+        assert!(
+            pair().to_record(&plain).is_ok(),
+            "a plain weighted CNAME is ours"
+        );
+        let checked = weighted().health_check_id("hc-1").build().unwrap();
+        let err = pair().to_record(&checked).expect_err("health check");
+        assert!(
+            matches!(&err, StoreError::Mismatch(m) if m.contains("health check")),
+            "{err}"
+        );
+        let multi = weighted().multi_value_answer(true).build().unwrap();
+        assert!(matches!(
+            pair().to_record(&multi),
+            Err(StoreError::Mismatch(_))
+        ));
+    }
 
     #[test]
     fn when_names_differ_in_case_or_trailing_dot_should_normalize_equal() {

@@ -80,7 +80,8 @@ pub trait InstanceStatus {
 #[serde(rename_all = "camelCase")]
 pub struct StepRequest {
     pub direction: Direction,
-    /// The serverless weight the previous step of the same execution left, if any.
+    /// The serverless weight the previous step of the same execution left, if any (in a dry
+    /// run: the weight it would have left).
     #[serde(default)]
     pub expected_serverless_weight: Option<u16>,
 }
@@ -133,15 +134,20 @@ pub async fn step(
     request: StepRequest,
 ) -> Result<StepOutcome, ShiftError> {
     let pair = store.read().await?;
-    let current = pair.serverless.weight;
-    if let Some(expected) = request.expected_serverless_weight
-        && expected != current
-    {
-        return Err(ShiftError::UnexpectedWeight {
-            expected,
-            found: current,
-        });
-    }
+    let recorded = pair.serverless.weight;
+    // A dry run writes nothing, so Route 53 never holds the weight its previous step returned:
+    // it steps from that simulated weight instead (the trajectory a real run would take), and
+    // there is nothing to compare-and-swap against.
+    let current = match request.expected_serverless_weight {
+        Some(simulated) if settings.dry_run => simulated,
+        Some(expected) if expected != recorded => {
+            return Err(ShiftError::UnexpectedWeight {
+                expected,
+                found: recorded,
+            });
+        }
+        _ => recorded,
+    };
     let next = weights::next(
         current,
         pair.provisioned.weight,
@@ -221,6 +227,15 @@ pub(crate) mod tests {
         fn weights(&self) -> (u16, u16) {
             let p = self.pair.lock().unwrap();
             (p.serverless.weight, p.provisioned.weight)
+        }
+    }
+
+    impl<S: WeightedPairStore + Sync> WeightedPairStore for &S {
+        async fn read(&self) -> Result<WeightedPair, StoreError> {
+            (**self).read().await
+        }
+        async fn write(&self, c: &WeightedPair, s: u16, p: u16) -> Result<String, StoreError> {
+            (**self).write(c, s, p).await
         }
     }
 
@@ -359,6 +374,47 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn when_dry_run_rounds_follow_each_other_should_step_from_the_simulated_weight() {
+        // GIVEN a dry run, fed back its own result as a state machine does round after round
+        let zone = FakeZone::new(0, 100);
+        let ok = Status(Some("available"));
+        let s = settings(true);
+        let mut last = None;
+        let mut seen = vec![];
+        for _ in 0..4 {
+            // THEN no round fails with "another execution moved it"
+            let o = run(step(&zone, &ok, &s, up(last))).expect("a dry round never conflicts");
+            seen.push(o.serverless_weight);
+            last = Some(o.serverless_weight);
+        }
+        assert_eq!(
+            seen,
+            vec![20, 40, 60, 60],
+            "the trajectory a real run would take"
+        );
+        assert_eq!(zone.weights(), (0, 100), "and nothing was written");
+        assert!(zone.writes.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn when_the_provisioned_weight_drifted_while_holding_at_the_maximum_should_repair_it() {
+        // GIVEN scale-up holding at the maximum, and someone sets the provisioned weight to 0
+        let zone = FakeZone::new(60, 0);
+        // WHEN the next round steps up again
+        let o = run(step(
+            &zone,
+            &Status(Some("available")),
+            &settings(false),
+            up(Some(60)),
+        ))
+        .expect("step");
+        // THEN one compare-and-swap write restores the pair
+        assert!(o.changed && o.at_limit, "{o:?}");
+        assert_eq!(zone.weights(), (60, 100), "the provisioned weight is back");
+        assert_eq!(*zone.writes.lock().unwrap(), vec![(60, 100)]);
+    }
+
+    #[test]
     fn when_another_execution_moved_the_weight_should_refuse_to_step() {
         let zone = FakeZone::new(40, 100);
         let err = run(step(
@@ -411,18 +467,77 @@ pub(crate) mod tests {
         );
     }
 
+    /// A store that makes two steps interleave: every read waits until both have read, so both
+    /// compute their step from the same weights before either writes.
+    struct Interleaved<S> {
+        inner: S,
+        both_read: tokio::sync::Barrier,
+    }
+
+    impl<S: WeightedPairStore + Sync> WeightedPairStore for Interleaved<S> {
+        async fn read(&self) -> Result<WeightedPair, StoreError> {
+            let pair = self.inner.read().await;
+            self.both_read.wait().await;
+            pair
+        }
+        async fn write(&self, c: &WeightedPair, s: u16, p: u16) -> Result<String, StoreError> {
+            self.inner.write(c, s, p).await
+        }
+    }
+
+    /// Two steps of two executions at once, through `step` itself.
+    fn race<S: WeightedPairStore + Sync>(
+        store: S,
+    ) -> (
+        Result<StepOutcome, ShiftError>,
+        Result<StepOutcome, ShiftError>,
+    ) {
+        let gate = Interleaved {
+            inner: store,
+            both_read: tokio::sync::Barrier::new(2),
+        };
+        let ok = Status(Some("available"));
+        let s = settings(false);
+        run(async {
+            tokio::join!(
+                step(&gate, &ok, &s, up(None)),
+                step(&gate, &ok, &s, up(None))
+            )
+        })
+    }
+
     #[test]
     fn when_two_executions_step_at_once_should_move_one_step_only() {
-        // GIVEN two executions that read the same weights
+        // GIVEN two executions whose steps read the same weights before either writes
         let zone = FakeZone::new(20, 100);
-        let pair = run(zone.read()).unwrap();
-        // WHEN both write a step computed from them
-        let a = run(zone.write(&pair, 40, 100));
-        let b = run(zone.write(&pair, 40, 100));
-        // THEN one wins and the other is told
-        assert!(a.is_ok());
-        assert!(matches!(b, Err(StoreError::Conflict(_))));
-        assert_eq!(zone.weights(), (40, 100));
+        let (a, b) = race(&zone);
+        // THEN one step lands and the other is refused as a concurrent change
+        let refused = [&a, &b]
+            .iter()
+            .filter(|r| matches!(r, Err(ShiftError::Store(StoreError::Conflict(_)))))
+            .count();
+        assert_eq!(refused, 1, "exactly one step is refused: {a:?} {b:?}");
+        assert_eq!(zone.weights(), (40, 100), "one step, not two");
+    }
+
+    #[test]
+    fn when_the_store_has_no_compare_and_swap_the_race_double_writes() {
+        // The race above is real: without the compare-and-swap both steps write (this store
+        // overwrites like an UPSERT would), which is what the previous test rules out.
+        struct Upsert(FakeZone);
+        impl WeightedPairStore for Upsert {
+            async fn read(&self) -> Result<WeightedPair, StoreError> {
+                self.0.read().await
+            }
+            async fn write(&self, _: &WeightedPair, s: u16, p: u16) -> Result<String, StoreError> {
+                let current = self.0.read().await?;
+                self.0.write(&current, s, p).await
+            }
+        }
+        let zone = Upsert(FakeZone::new(20, 100));
+        let (a, b) = race(&zone);
+        assert!(a.is_ok() && b.is_ok(), "both steps land: {a:?} {b:?}");
+        assert_eq!(zone.0.writes.lock().unwrap().len(), 2, "two writes");
     }
 
     #[test]

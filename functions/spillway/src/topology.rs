@@ -313,13 +313,17 @@ impl TopologyCache {
         let allowed = self.last_attempt.is_none_or(|last| {
             now.saturating_duration_since(last) >= self.settings.min_refresh_interval
         });
+        let mut refreshed = false;
         if due && allowed {
             let early = self.current.as_ref().is_some_and(|(_, fetched)| {
                 now.saturating_duration_since(*fetched) < self.settings.ttl
             });
-            self.refresh(source, now, early).await;
+            refreshed = self.refresh(source, now, early).await;
         }
-        if let Some((topology, _)) = &self.current {
+        // Only a refresh that just looked for an instance and did not find it makes it "not
+        // ours": one the rate limit kept from being looked up may be a new replica, and must
+        // trigger the next allowed refresh.
+        if refreshed && let Some((topology, _)) = &self.current {
             if self.unknown.len() > MAX_REMEMBERED_UNKNOWN {
                 self.unknown.clear();
             }
@@ -350,7 +354,8 @@ impl TopologyCache {
         }
     }
 
-    async fn refresh(&mut self, source: &impl TopologySource, now: Instant, early: bool) {
+    /// Whether the refresh succeeded.
+    async fn refresh(&mut self, source: &impl TopologySource, now: Instant, early: bool) -> bool {
         self.last_attempt = Some(now);
         self.stats.refreshes += 1;
         if early {
@@ -369,6 +374,7 @@ impl TopologyCache {
                 self.last_error = None;
                 // `unknown` is kept: an instance a refresh did not find stays "not ours" for
                 // early refreshes; the TTL refresh still finds it if it joins a watched cluster.
+                true
             }
             Err(e) => {
                 self.stats.failures += 1;
@@ -378,6 +384,7 @@ impl TopologyCache {
                     "topology refresh failed; keeping the last good topology while it is fresh enough"
                 );
                 self.last_error = Some(e.message);
+                false
             }
         }
     }
@@ -637,6 +644,39 @@ pub(crate) mod tests {
                 })
             ),
             "the new replica is a provisioned reader after the early refresh"
+        );
+    }
+
+    #[test]
+    fn when_a_new_replica_first_appears_inside_the_minimum_interval_should_refresh_once_allowed() {
+        // GIVEN a refresh at t0, and RDS that knows orders-r3 from then on
+        let mut grown = snapshot();
+        grown
+            .instances
+            .push(instance("orders-r3", "orders", "db.r6g.large", "available"));
+        let rds = FakeRds::always(grown).then(Ok(snapshot()));
+        let mut c = cache();
+        let t0 = Instant::now();
+        block_on(c.get(&rds, t0, &["orders-r1"])).unwrap();
+        // WHEN orders-r3's first batch comes 5 s later (inside the 10-s minimum), then at 30 s
+        let early = block_on(c.get(&rds, t0 + secs(5), &["orders-r3"])).unwrap();
+        assert_eq!(early.lookup("orders-r3", None), None, "not looked up yet");
+        let t = block_on(c.get(&rds, t0 + secs(30), &["orders-r3"])).unwrap();
+        // THEN the rate-limited sighting did not mark it "not ours": the 30-s batch refreshed
+        assert_eq!(
+            rds.calls(),
+            2,
+            "one early refresh once the minimum interval allowed it"
+        );
+        assert!(
+            matches!(
+                t.lookup("orders-r3", None),
+                Some(Placement::Member {
+                    role: Role::ProvisionedReader,
+                    ..
+                })
+            ),
+            "the new replica is measured 30 s after the refresh, not after the 60-s TTL"
         );
     }
 

@@ -7,7 +7,8 @@
 //! - weights stay within Route 53's 0–255, and the serverless weight within the configured
 //!   maximum;
 //! - `up` never lowers and `down` never raises the serverless weight; each moves it by at most
-//!   one step; `down` reaches exactly 0.
+//!   one step; `down` reaches exactly 0 — except that a weight above the maximum (the
+//!   configuration was lowered since it was written) is brought down to the maximum by either.
 //!
 //! Not here: reading or writing records (the `WeightedPairStore` adapter does that, both records
 //! in one change batch), nor deciding *when* to step (the state machines do).
@@ -177,6 +178,21 @@ mod tests {
                 Direction::Up => prop_assert!(step.serverless >= s && step.serverless - s <= p.step()),
                 Direction::Down => prop_assert!(step.serverless <= s && s - step.serverless <= p.step()),
             }
+        }
+
+        #[test]
+        fn above_a_lowered_maximum_either_direction_comes_down_to_it(p in policy(), over in 1u16..=255, d in direction()) {
+            // The one exception to "up never lowers, one step at most": a weight above the
+            // maximum (configuration lowered since it was written) is brought to the maximum.
+            let s = p.max_serverless().saturating_add(over).min(MAX_ROUTE53_WEIGHT);
+            prop_assume!(s > p.max_serverless());
+            let step = next(s, p.provisioned(), d, &p);
+            match d {
+                Direction::Up => prop_assert_eq!(step.serverless, p.max_serverless(), "up lowers to the maximum, never further"),
+                Direction::Down => prop_assert!(step.serverless <= p.max_serverless() && step.serverless >= p.max_serverless().saturating_sub(p.step()),
+                    "down from {} lands at {}: at the maximum or one step below it", s, step.serverless),
+            }
+            prop_assert!(step.changes());
         }
 
         #[test]
