@@ -299,9 +299,18 @@ impl Replay<'_> {
                 path: path.clone(),
                 source,
             })?;
+            // Quietly: the replay pass that follows logs each rejected document once.
             for batch in inputs::parse(&text).into_iter().flatten() {
-                let samples = spillway::pipeline::parse_batch(&batch, &mut Report::default());
-                newest = samples.iter().map(|s| s.timestamp_ms).chain(newest).max();
+                if batch.kind() != Some(spillway::subscription::MessageType::Data) {
+                    continue;
+                }
+                for event in &batch.log_events {
+                    let times = spillway::em::parse_message(&event.message)
+                        .into_iter()
+                        .flatten()
+                        .map(|s| s.timestamp_ms);
+                    newest = times.chain(newest).max();
+                }
             }
         }
         Ok(newest.map_or(0, |n| now_ms() - n))

@@ -1,0 +1,43 @@
+//! The replay command as a user runs it, offline (topology from a file): no emulator needed.
+
+use std::path::Path;
+use std::process::Command;
+
+fn events() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
+
+/// The stderr lines of one offline replay of `file` with `-v`, plus `extra` flags.
+fn rejection_lines(file: &str, extra: &[&str]) -> Vec<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_spillway-replay"))
+        .arg("--topology")
+        .arg(events().join("spike/topology.json"))
+        .arg("-v")
+        .args(extra)
+        .arg(events().join(file))
+        .output()
+        .expect("the replay command runs");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stderr)
+        .expect("UTF-8")
+        .lines()
+        .filter(|l| l.contains("rejected an Enhanced Monitoring document"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn when_shifting_to_now_each_rejected_document_is_logged_once() {
+    // GIVEN a batch with bad documents between good ones
+    let plain = rejection_lines("metrics-corrupt-documents.json", &[]);
+    assert!(!plain.is_empty(), "the sample event has rejected documents");
+    // WHEN it is replayed with --shift-to-now (which reads the recording twice)
+    let shifted = rejection_lines("metrics-corrupt-documents.json", &["--shift-to-now"]);
+    // THEN each rejection is logged once, as without it
+    assert_eq!(
+        shifted.len(),
+        plain.len(),
+        "one line per rejected document:\n{}",
+        shifted.join("\n")
+    );
+}
