@@ -212,7 +212,8 @@ mod tests {
 pub struct ShiftConfig {
     /// `HOSTED_ZONE_ID` (required).
     pub hosted_zone_id: String,
-    /// `RECORD_NAME`: the weighted CNAME clients connect to (required).
+    /// `RECORD_NAME`: the weighted CNAME clients connect to (required; inside `ZONE_NAME` when
+    /// that is set).
     pub record_name: String,
     /// `PROVISIONED_SET_IDENTIFIER` (default `provisioned`).
     pub provisioned_set_identifier: String,
@@ -287,9 +288,21 @@ impl ShiftConfig {
                 expected: "a set identifier other than PROVISIONED_SET_IDENTIFIER",
             });
         }
+        let record_name = required("RECORD_NAME")?;
+        if let Some(zone) = get("ZONE_NAME").map(|z| z.trim().to_owned())
+            && !zone.is_empty()
+            && !inside_zone(&record_name, &zone)
+        {
+            // Route 53 would refuse every write ("not permitted in zone"): say so at cold start.
+            return Err(ConfigError::Invalid {
+                name: "RECORD_NAME",
+                value: record_name,
+                expected: "a name inside the zone ZONE_NAME",
+            });
+        }
         Ok(Self {
             hosted_zone_id: required("HOSTED_ZONE_ID")?,
-            record_name: required("RECORD_NAME")?,
+            record_name,
             provisioned_set_identifier,
             serverless_set_identifier,
             serverless_instance: required("SERVERLESS_INSTANCE_IDENTIFIER")?,
@@ -299,6 +312,13 @@ impl ShiftConfig {
             namespace: or("METRICS_NAMESPACE", "Spillway"),
         })
     }
+}
+
+/// Whether `name` lies inside the DNS zone `zone` (case and trailing dot ignored).
+fn inside_zone(name: &str, zone: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+    name == zone || name.ends_with(&format!(".{zone}"))
 }
 
 #[cfg(test)]
@@ -358,6 +378,31 @@ mod shift_config_tests {
         let err = ShiftConfig::from_lookup(|k| map.get(k).map(|v| (*v).to_owned()))
             .expect_err("CLUSTER_IDENTIFIER missing");
         assert_eq!(err, ConfigError::Missing("CLUSTER_IDENTIFIER"));
+    }
+
+    #[test]
+    fn when_the_record_is_outside_the_zone_should_refuse_naming_it() {
+        assert!(
+            config(&[("ZONE_NAME", "orders.internal")]).is_ok(),
+            "inside"
+        );
+        assert!(
+            config(&[("ZONE_NAME", "Orders.Internal.")]).is_ok(),
+            "case and dot"
+        );
+        for zone in ["spillway.internal", "ders.internal"] {
+            let err = config(&[("ZONE_NAME", zone)]).expect_err(zone);
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        name: "RECORD_NAME",
+                        ..
+                    }
+                ),
+                "{zone}: {err}"
+            );
+        }
     }
 
     #[test]
