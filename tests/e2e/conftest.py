@@ -10,6 +10,13 @@ Emulator quirks, isolated here and nowhere else:
   alarms with SetAlarmState and start executions themselves, as EventBridge would.
 - ministack reports every RDS instance as `available`: the "serverless reader unavailable" test
   points the function at an instance that does not exist, which goes through the same guard.
+- ministack names a missing execution behind `aws-sdk:sfn:describeExecution`
+  `Sfn.ExecutionDoesNotExist`; AWS appends `Exception` to every aws-sdk error name
+  (`Sfn.ExecutionDoesNotExistException`, which the definitions match). The harness renames the
+  definitions' name to the emulator's when it renders them (`EMULATOR_ERROR_NAMES`).
+- ministack's ListExecutions and DescribeExecution are strongly consistent and it delivers each
+  event once; AWS's are eventually consistent and at least once. The owner election does not
+  rest on either: the tests seed the lock with holders AWS could show (ended, not yet visible).
 """
 import io
 import json
@@ -28,6 +35,8 @@ RECORD = "reads.orders.internal."
 # Shortened waits, through the same substitutions the template sets.
 ALARM_CYCLE_SECONDS = 2
 COOLDOWN_SECONDS = 2
+# Emulator quirk (see the module docstring): AWS's error name -> ministack's.
+EMULATOR_ERROR_NAMES = {'"Sfn.ExecutionDoesNotExistException"': '"Sfn.ExecutionDoesNotExist"'}
 
 
 def pytest_configure(config):
@@ -38,7 +47,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def aws():
     return {name: boto3.client(name) for name in
-            ("lambda", "stepfunctions", "cloudwatch", "route53", "rds", "iam")}
+            ("lambda", "stepfunctions", "cloudwatch", "route53", "rds", "iam", "dynamodb")}
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +111,7 @@ class Stack:
             "SERVERLESS_INSTANCE_IDENTIFIER": serverless_instance or f"{cluster}-serverless",
             "CLUSTER_IDENTIFIER": cluster, "WEIGHT_STEP": "25", "MAX_SERVERLESS_WEIGHT": "75",
             "PROVISIONED_WEIGHT": "100", "DRY_RUN": "true" if dry_run else "false",
+            "ZONE_NAME": "orders.internal",
             # Emulator quirk (see the module docstring).
             "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
         }
@@ -109,9 +119,15 @@ class Stack:
             FunctionName=f"weight-step-{tag}", Runtime="provided.al2023", Role=role,
             Handler="bootstrap", Code={"ZipFile": function_zip}, Timeout=30,
             Environment={"Variables": env})["FunctionArn"]
+        self.lock_table = f"locks-{tag}"
+        aws["dynamodb"].create_table(
+            TableName=self.lock_table, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "lock", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "lock", "KeyType": "HASH"}])
         subs = {"WeightStepFunctionArn": self.function, "HighAlarmName": self.high,
                 "LowAlarmName": self.low, "AlarmCycleSeconds": str(ALARM_CYCLE_SECONDS),
-                "CooldownSeconds": str(COOLDOWN_SECONDS), "MaxRounds": "30"}
+                "CooldownSeconds": str(COOLDOWN_SECONDS), "MaxRounds": "30",
+                "LockTableName": self.lock_table}
         self.machines = {}
         for kind in ("scale-up", "scale-down"):
             with open(os.path.join(ROOT, "state-machines", f"{kind}.asl.json")) as f:
@@ -119,6 +135,8 @@ class Stack:
             for key, value in subs.items():
                 definition = definition.replace("${" + key + "}", value)
             assert "${" not in definition
+            for aws_name, emulator_name in EMULATOR_ERROR_NAMES.items():
+                definition = definition.replace(aws_name, emulator_name)
             self.machines[kind] = aws["stepfunctions"].create_state_machine(
                 name=f"{kind}-{tag}", definition=definition, roleArn=role,
                 type="STANDARD")["stateMachineArn"]
@@ -137,10 +155,42 @@ class Stack:
         event["resources"] = [f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{name}"]
         return json.dumps(event)
 
-    def start(self, kind):
+    def start(self, kind, sweep=False):
         name = self.high if kind == "scale-up" else self.low
+        payload = json.dumps({"sweep": True}) if sweep else self.alarm_event(name)
         return self.aws["stepfunctions"].start_execution(
-            stateMachineArn=self.machines[kind], input=self.alarm_event(name))["executionArn"]
+            stateMachineArn=self.machines[kind], input=payload)["executionArn"]
+
+    def set_weights(self, serverless, provisioned):
+        """Moves the pair by hand, as an operator (or a stack update) would."""
+        r53 = self.aws["route53"]
+        sets = r53.list_resource_record_sets(
+            HostedZoneId=self.zone, StartRecordName=RECORD, StartRecordType="CNAME")
+        changes = []
+        for r in sets["ResourceRecordSets"]:
+            if r["Name"] == RECORD and r.get("SetIdentifier") in ("serverless", "provisioned"):
+                changes.append({"Action": "DELETE", "ResourceRecordSet": r})
+                new = dict(r, Weight=serverless if r["SetIdentifier"] == "serverless" else provisioned)
+                changes.append({"Action": "CREATE", "ResourceRecordSet": new})
+        r53.change_resource_record_sets(HostedZoneId=self.zone, ChangeBatch={"Changes": changes})
+
+    def hold_lock(self, kind, owner):
+        """Writes the lock item as if `owner` (an execution ARN) held the machine's loop."""
+        self.aws["dynamodb"].put_item(TableName=self.lock_table, Item={
+            "lock": {"S": self.machines[kind]}, "owner": {"S": owner}})
+
+    def lock_owner(self, kind):
+        item = self.aws["dynamodb"].get_item(
+            TableName=self.lock_table, Key={"lock": {"S": self.machines[kind]}},
+            ConsistentRead=True).get("Item")
+        return item["owner"]["S"] if item else None
+
+    def states_entered(self, execution):
+        """The names of the states the execution entered, in order."""
+        events = self.aws["stepfunctions"].get_execution_history(
+            executionArn=execution, maxResults=1000)["events"]
+        return [e["stateEnteredEventDetails"]["name"] for e in events
+                if e.get("stateEnteredEventDetails")]
 
     def weights(self):
         sets = self.aws["route53"].list_resource_record_sets(
