@@ -2,6 +2,7 @@
 template, the state machine definitions, the workspace and the EMF contract in step. The parts
 the local emulator cannot deploy (Application Auto Scaling, RDS custom endpoints) are proven
 here by their properties."""
+import json
 import os
 import re
 import subprocess
@@ -42,6 +43,7 @@ def test_substitutions_match_the_placeholders_of_each_definition(template):
         unused = given - placeholders
         # One shared substitution map serves both machines; each uses its own subset.
         assert unused <= {"LowAlarmName", "AlarmCycleSeconds", "CooldownSeconds"}, unused
+        assert props["DefinitionSubstitutions"]["LockTableName"] == {"Ref": "LockTable"}
         assert props["Type"] == "STANDARD"
 
 
@@ -73,7 +75,6 @@ def test_alarms_watch_the_emf_metric_of_the_provisioned_readers(template):
             {"Name": "DBClusterIdentifier", "Value": {"Ref": "ClusterIdentifier"}},
             {"Name": "Role", "Value": "provisioned-reader"},
         ], name
-        assert p["TreatMissingData"] in ("notBreaching", "missing", "breaching", "ignore")
     params = template["Parameters"]
     assert params["HighCpuThreshold"]["MinValue"] > params["LowCpuThreshold"]["MaxValue"], \
         "the low threshold is always below the high one"
@@ -134,14 +135,122 @@ def test_iam_has_no_wildcard_actions_and_route53_changes_are_limited_to_the_reco
                 cond = node["Condition"]["ForAllValues:StringEquals"]
                 assert cond["route53:ChangeResourceRecordSetsNormalizedRecordNames"] == [
                     {"Ref": "RecordName"}]
+                assert cond["route53:ChangeResourceRecordSetsActions"] == ["DELETE", "CREATE"]
     assert actions, "policies found"
     assert all("*" not in a for a in actions), [a for a in actions if "*" in a]
 
 
 def test_names_derive_from_the_stack_name(template):
-    for key in ("FunctionName", "Name", "AlarmName", "DashboardName"):
+    for key in ("Name", "AlarmName", "DashboardName", "DBClusterEndpointIdentifier"):
         for name, r in template["Resources"].items():
             value = r.get("Properties", {}).get(key)
             if value is not None and r["Type"] != "AWS::Route53::RecordSet" \
                     and r["Type"] != "AWS::Route53::HostedZone":
                 assert "${AWS::StackName}" in str(value), f"{name}.{key} = {value}"
+
+
+def test_alarms_are_m_out_of_n_with_missing_data_treated_as_missing(template):
+    # The values chosen (README, "The alarms"), not just valid ones: EMF written from Lambda
+    # arrives late, so N-of-N with notBreaching fires late or flaps.
+    params = template["Parameters"]
+    expected = {
+        "HighCpuAlarm": ("HighAlarmDatapoints", 2, "HighAlarmEvaluationPeriods", 3),
+        "LowCpuAlarm": ("LowAlarmDatapoints", 15, "LowAlarmEvaluationPeriods", 18),
+    }
+    for name, (m, m_default, n, n_default) in expected.items():
+        p = template["Resources"][name]["Properties"]
+        assert p["DatapointsToAlarm"] == {"Ref": m}, name
+        assert p["EvaluationPeriods"] == {"Ref": n}, name
+        assert (params[m]["Default"], params[n]["Default"]) == (m_default, n_default), name
+        assert params[m]["Default"] < params[n]["Default"], f"{name}: M out of N, M < N"
+        assert p["TreatMissingData"] == "missing", f"{name}: a late bucket is neither good nor bad"
+        assert p["Period"] == {"Ref": "AlarmPeriodSeconds"}
+    assert params["AlarmPeriodSeconds"]["Default"] == 10
+
+
+# Limits of the names that derive from the stack name (CloudFormation resource schemas).
+NAME_LIMITS = {
+    ("AWS::Serverless::StateMachine", "Name"): (80, r"^[A-Za-z0-9_-]+$"),
+    ("AWS::RDS::DBClusterEndpoint", "DBClusterEndpointIdentifier"): (63, r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"),
+    ("AWS::CloudWatch::Alarm", "AlarmName"): (255, r"^[^\x00-\x1f]+$"),
+    ("AWS::CloudWatch::Dashboard", "DashboardName"): (255, r"^[A-Za-z0-9_-]+$"),
+}
+STACK_NAME_LIMIT = 60  # README, "Deploying to AWS"
+
+
+def derived_names(template, stack_name):
+    for rid, r in template["Resources"].items():
+        for (kind, key), limit in NAME_LIMITS.items():
+            value = r.get("Properties", {}).get(key)
+            if r["Type"] == kind and value is not None:
+                text = value["Fn::Sub"] if isinstance(value, dict) else value
+                yield rid, key, text.replace("${AWS::StackName}", stack_name), limit
+
+
+def over_limit(template, stack_name):
+    return [(rid, key, name) for rid, key, name, (length, pattern) in
+            derived_names(template, stack_name)
+            if len(name) > length or not re.match(pattern, name)]
+
+
+def test_every_derived_name_fits_its_limit_for_the_longest_allowed_stack_name(template):
+    assert list(derived_names(template, "s")), "names found"
+    longest = "a" + "-b" * ((STACK_NAME_LIMIT - 1) // 2) + "c" * ((STACK_NAME_LIMIT - 1) % 2)
+    assert len(longest) == STACK_NAME_LIMIT
+    assert over_limit(template, longest) == [], "within the limits"
+    # The documented limit is exact: one more character breaks a name.
+    assert over_limit(template, longest + "d"), "a 61-character stack name breaks a limit"
+    functions = resources(template, "AWS::Serverless::Function")
+    assert all("FunctionName" not in f["Properties"] for f in functions.values()), \
+        "function names are generated (always within 64 characters)"
+
+
+def test_the_hosted_zone_id_is_the_bare_id(template):
+    pattern = template["Parameters"]["HostedZoneId"]["AllowedPattern"]
+    for ok in ("", "Z0123456789ABCDEFGHIJ", "Z1D633PJN98FT9"):
+        assert re.fullmatch(pattern, ok), ok
+    for bad in ("/hostedzone/Z1D633PJN98FT9", "z1d633", "Z1D633PJN98FT9 "):
+        assert not re.fullmatch(pattern, bad), f"{bad!r} would make an IAM ARN that matches nothing"
+
+
+def test_the_default_zone_is_per_cluster_so_a_second_stack_in_the_vpc_does_not_conflict(template):
+    name = template["Resources"]["PrivateZone"]["Properties"]["Name"]
+    assert name == {"Fn::If": ["DefaultZoneName",
+                               {"Fn::Sub": "${ClusterIdentifier}.spillway.internal"},
+                               {"Ref": "ZoneName"}]}, name
+    env = template["Resources"]["WeightStepFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["ZONE_NAME"] == name, "the function checks RECORD_NAME against the same zone"
+    assert template["Parameters"]["ZoneName"]["Default"] == ""
+
+
+def test_replica_counts_mean_provisioned_readers(template):
+    # rds:cluster:ReadReplicaCount counts the Serverless v2 reader too: one is added.
+    table = template["Mappings"]["ReaderCount"]
+    params = template["Parameters"]
+    for p in ("MinReplicas", "MaxReplicas", "EventMinReplicas"):
+        for n in range(params[p]["MinValue"], params[p]["MaxValue"] + 1):
+            assert table[str(n)]["WithServerless"] == n + 1, (p, n)
+    assert params["MaxReplicas"]["MaxValue"] + 1 == 15, "Aurora's 15 readers, the serverless one included"
+    target = template["Resources"]["ReplicaScalableTarget"]["Properties"]
+    assert target["MinCapacity"] == {"Fn::FindInMap": ["ReaderCount", {"Ref": "MinReplicas"}, "WithServerless"]}
+    assert target["MaxCapacity"] == {"Fn::FindInMap": ["ReaderCount", {"Ref": "MaxReplicas"}, "WithServerless"]}
+    for action in target["ScheduledActions"]:
+        spec = action["Fn::If"][1]["ScalableTargetAction"]
+        assert all("Fn::FindInMap" in v for v in spec.values()), spec
+
+
+def test_both_machines_elect_an_owner_and_are_swept(template):
+    for rid in ("ScaleUpStateMachine", "ScaleDownStateMachine"):
+        sm = template["Resources"][rid]["Properties"]
+        sweep = sm["Events"]["Sweep"]
+        assert sweep["Type"] == "Schedule"
+        assert json.loads(sweep["Properties"]["Input"]) == {"sweep": True}
+        assert sweep["Properties"]["Schedule"] == {"Fn::Sub": "rate(${SweepMinutes} minutes)"}
+        statements = [n for n in walk(sm["Policies"]) if "Action" in n]
+        actions = {a for n in statements for a in n["Action"]}
+        assert "states:ListExecutions" not in actions, "no election on an eventually consistent listing"
+        assert {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem",
+                "states:DescribeExecution"} <= actions, actions
+        own = next(n for n in statements if n["Action"] == ["states:DescribeExecution"])
+        assert own["Resource"]["Fn::Sub"].endswith(":execution:" + sm["Name"]["Fn::Sub"] + ":*")
+    assert template["Parameters"]["SweepMinutes"]["MinValue"] >= 2, "rate(1 minutes) is invalid"
