@@ -204,6 +204,18 @@ def main():
         for state, previous in (("ALARM", "OK"), ("OK", "ALARM")):
             write(f"alarm-{alarm}-{state.lower()}.json",
                   alarm_event(alarm, state, previous, threshold))
+    # RDS "DB instance created" as EventBridge delivers it (Aurora guide, USER_Events.overview:
+    # the event shape; USER_Events.Messages: RDS-EVENT-0005), for the monitor-new-readers machine.
+    write("rds-instance-created.json", {
+        "version": "0", "id": "3b6f1c2e-0000-4000-8000-000000000005",
+        "detail-type": "RDS DB Instance Event", "source": "aws.rds", "account": OWNER,
+        "time": "2026-11-22T10:06:00Z", "region": "us-east-1",
+        "resources": [f"arn:aws:rds:us-east-1:{OWNER}:db:orders-reader-3"],
+        "detail": {
+            "EventCategories": ["creation"], "SourceType": "DB_INSTANCE",
+            "SourceArn": f"arn:aws:rds:us-east-1:{OWNER}:db:orders-reader-3",
+            "Date": "2026-11-22T10:06:00.000Z", "Message": "DB instance created",
+            "SourceIdentifier": "orders-reader-3", "EventID": "RDS-EVENT-0005"}})
     write("weight-step-up.json", {"direction": "up", "expectedServerlessWeight": None})
     write("weight-step-down.json", {"direction": "down", "expectedServerlessWeight": 25})
 

@@ -33,13 +33,18 @@ def test_cfn_lint_reports_nothing():
 
 def test_substitutions_match_the_placeholders_of_each_definition(template):
     machines = resources(template, "AWS::Serverless::StateMachine")
-    assert len(machines) == 2
+    on_disk = {f for f in os.listdir(os.path.join(ROOT, "state-machines")) if f.endswith(".asl.json")}
+    assert {os.path.basename(m["Properties"]["DefinitionUri"]) for m in machines.values()} == on_disk
     for name, sm in machines.items():
         props = sm["Properties"]
         with open(os.path.join(ROOT, props["DefinitionUri"])) as f:
             placeholders = set(re.findall(r"\$\{(\w+)\}", f.read()))
         given = set(props["DefinitionSubstitutions"])
         assert placeholders <= given, f"{name}: no substitution for {placeholders - given}"
+        if name == "MonitorNewReadersStateMachine":
+            assert given == placeholders, name
+            assert props["Type"] == "STANDARD"
+            continue
         unused = given - placeholders
         # One shared substitution map serves both machines; each uses its own subset.
         assert unused <= {"LowAlarmName", "AlarmCycleSeconds", "CooldownSeconds"}, unused
@@ -254,3 +259,17 @@ def test_both_machines_elect_an_owner_and_are_swept(template):
         own = next(n for n in statements if n["Action"] == ["states:DescribeExecution"])
         assert own["Resource"]["Fn::Sub"].endswith(":execution:" + sm["Name"]["Fn::Sub"] + ":*")
     assert template["Parameters"]["SweepMinutes"]["MinValue"] >= 2, "rate(1 minutes) is invalid"
+
+
+def test_new_instances_of_the_cluster_get_1_second_monitoring(template):
+    sm = template["Resources"]["MonitorNewReadersStateMachine"]
+    assert sm["Condition"] == "MonitorNewReaders"
+    pattern = sm["Properties"]["Events"]["InstanceCreated"]["Properties"]["Pattern"]
+    with open(os.path.join(ROOT, "events", "rds-instance-created.json")) as f:
+        event = json.load(f)
+    assert pattern["source"] == [event["source"]]
+    assert pattern["detail-type"] == [event["detail-type"]]
+    assert pattern["detail"]["EventID"] == [event["detail"]["EventID"]] == ["RDS-EVENT-0005"]
+    pass_role = next(n for n in walk(sm["Properties"]["Policies"])
+                     if n.get("Action") == ["iam:PassRole"])
+    assert pass_role["Resource"] == {"Ref": "MonitoringRoleArn"}, "only the monitoring role"

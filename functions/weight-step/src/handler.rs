@@ -365,7 +365,7 @@ mod state_machine_tests {
             .filter(|p| p.to_string_lossy().ends_with(".asl.json"))
             .collect();
         files.sort();
-        assert_eq!(files.len(), 2, "scale-up and scale-down");
+        assert_eq!(files.len(), 3, "scale-up, scale-down, monitor-new-readers");
         files
             .into_iter()
             .map(|p| {
@@ -479,6 +479,11 @@ mod state_machine_tests {
             ("CooldownSeconds", "30"),
             ("MaxRounds", "120"),
             ("LockTableName", "spillway-locks"),
+            ("ClusterIdentifier", "orders"),
+            (
+                "MonitoringRoleArn",
+                "arn:aws:iam::123456789012:role/rds-monitoring-role",
+            ),
         ];
         let dir = std::env::temp_dir().join(format!("spillway-asl-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
