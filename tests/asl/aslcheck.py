@@ -16,19 +16,19 @@ What it is not: an interpreter, nor a full validator. It does not analyse JSONat
 unchecked. It does not know what a Task returns: a result without a ResultSelector is opaque
 (see `_OPAQUE`). IAM, resource existence and payload sizes are out of its reach.
 
-Sources. Each rule cites the page it comes from; AWS pages are under DOC (Step Functions
-Developer Guide) and the language itself is specified at SPEC:
-- DOC concepts-error-handling.html   "Handling errors in Step Functions workflows"
-- DOC state-task.html                "Task workflow state"
-- DOC state-choice.html              "Choice workflow state"
-- DOC state-wait.html                "Wait workflow state"
-- DOC state-fail.html                "Fail workflow state"
-- DOC statemachine-structure.html    "State machine structure" (common state fields)
-- DOC amazon-states-language-paths.html / input-output-resultpath.html  (paths, ResultPath)
-- DOC intrinsic-functions.html       "Intrinsic functions for JSONPath states"
-- DOC supported-services-awssdk.html "AWS SDK service integrations" (error names)
-- DOC service-quotas.html            "Step Functions service quotas"
-- SPEC                               https://states-language.net/spec.html
+Sources. Each rule's docstring cites the page it comes from: a page name such as
+state-task.html is a page of the Step Functions Developer Guide,
+https://docs.aws.amazon.com/step-functions/latest/dg/<page>; SPEC is the Amazon States Language
+specification, https://states-language.net/spec.html.
+- concepts-error-handling.html    "Handling errors in Step Functions workflows"
+- state-task.html                 "Task workflow state"
+- state-choice.html               "Choice workflow state"
+- state-wait.html                 "Wait workflow state"
+- state-fail.html                 "Fail workflow state"
+- statemachine-structure.html     "State machine structure" (common state fields)
+- intrinsic-functions.html        "Intrinsic functions for JSONPath states"
+- supported-services-awssdk.html  "AWS SDK service integrations" (error names)
+- service-quotas.html             "Step Functions service quotas"
 """
 from __future__ import annotations
 
@@ -41,9 +41,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable, NamedTuple
-
-DOC = "https://docs.aws.amazon.com/step-functions/latest/dg/"
-SPEC = "https://states-language.net/spec.html"
 
 # Quotas (service-quotas.html): a Standard execution runs at most one year.
 STANDARD_MAX_SECONDS = 31_536_000
@@ -103,22 +100,32 @@ STATE_FIELDS = {
 STATE_TYPES = set(STATE_FIELDS) | {"Parallel", "Map"}
 TOP_LEVEL_FIELDS = {"Comment", "StartAt", "States", "TimeoutSeconds", "Version",
                     "QueryLanguage"}
+RETRIER_RANGES = {"IntervalSeconds": (1, MAX_FIELD_SECONDS),
+                  "MaxAttempts": (0, MAX_FIELD_SECONDS),
+                  "MaxDelaySeconds": (1, MAX_DELAY_SECONDS)}
 RETRIER_FIELDS = {"ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate",
                   "MaxDelaySeconds", "JitterStrategy", "Comment"}
 CATCHER_FIELDS = {"ErrorEquals", "Next", "ResultPath", "Comment", "Assign"}
 _TRANSITIONING = {"Task", "Pass", "Wait", "Parallel", "Map"}
 
-# Choice rule comparison operators (state-choice.html, SPEC "Data-test expression") and the
-# JSON type each one's operand must have.
-_OPERAND_TYPES = {"String": str, "Numeric": (int, float), "Boolean": bool, "Timestamp": str}
-CHOICE_OPERATORS: dict[str, type | tuple] = {"StringMatches": str}
-for _kind, _type in _OPERAND_TYPES.items():
-    for _cmp in (("Equals",) if _kind == "Boolean" else
-                 ("Equals", "LessThan", "GreaterThan", "LessThanEquals", "GreaterThanEquals")):
-        CHOICE_OPERATORS[_kind + _cmp] = _type
-        CHOICE_OPERATORS[_kind + _cmp + "Path"] = str
-for _test in ("IsNull", "IsPresent", "IsNumeric", "IsString", "IsBoolean", "IsTimestamp"):
-    CHOICE_OPERATORS[_test] = bool
+
+def _choice_operators() -> dict[str, type | tuple]:
+    """Choice rule comparison operators (state-choice.html, SPEC "Data-test expression") and
+    the JSON type each one's operand must have (a path, a string, for the ...Path ones)."""
+    operators: dict[str, type | tuple] = {"StringMatches": str}
+    for kind, operand in (("String", str), ("Numeric", (int, float)), ("Boolean", bool),
+                          ("Timestamp", str)):
+        for comparison in (("Equals",) if kind == "Boolean" else
+                           ("Equals", "LessThan", "GreaterThan", "LessThanEquals",
+                            "GreaterThanEquals")):
+            operators[kind + comparison] = operand
+            operators[kind + comparison + "Path"] = str
+    for test in ("IsNull", "IsPresent", "IsNumeric", "IsString", "IsBoolean", "IsTimestamp"):
+        operators[test] = bool
+    return operators
+
+
+CHOICE_OPERATORS = _choice_operators()
 BOUND_OPERATORS = ("NumericGreaterThanEquals", "NumericGreaterThanEqualsPath",
                    "NumericGreaterThan", "NumericGreaterThanPath")
 
@@ -426,13 +433,13 @@ def _expr_paths(text) -> list[str]:
         return []
 
 
-def _template_exprs(template, where: str) -> list[tuple[str, str, object]]:
-    """(field, key, value) of every `key.$` field of a payload template, however deep."""
+def _template_exprs(template, where: str) -> list[tuple[str, object]]:
+    """(field, value) of every `key.$` field of a payload template, however deep."""
     found = []
     if isinstance(template, dict):
         for key, value in template.items():
             if key.endswith(".$"):
-                found.append((f"{where}.{key}", key, value))
+                found.append((f"{where}.{key}", value))
             else:
                 found += _template_exprs(value, f"{where}.{key}")
     elif isinstance(template, list):
@@ -446,11 +453,13 @@ def _template_exprs(template, where: str) -> list[tuple[str, str, object]]:
 @dataclass(frozen=True)
 class _Shape:
     """What is known of a JSON value on every route: the children that surely exist (each with
-    its own shape), whether every other child is assumed to exist too (`open`), and the value
-    when it is a known constant (as JSON text)."""
+    its own shape), whether every other child is assumed to exist too (`open`), the value when
+    it is a known constant (as JSON text), and the children that exist on some routes only
+    (`maybe`, with their shape there: what an IsPresent test recovers)."""
     children: dict = field(default_factory=dict)
     open: bool = False
     const: str | None = None
+    maybe: dict = field(default_factory=dict)
 
     def child(self, name: str) -> _Shape | None:
         if name in self.children:
@@ -494,24 +503,27 @@ def _number(shape: _Shape | None):
 
 
 def _join(a: _Shape, b: _Shape, depth: int = 0) -> _Shape:
-    """What holds on both routes: a child is present if present on both; a constant survives if
-    equal on both."""
+    """What holds on both routes: a child is surely present if surely present on both (else it
+    is a `maybe`); a constant survives if equal on both."""
     if a == b:
         return a
     if depth >= _MAX_DEPTH:
         return _Shape()
-    children = {}
-    for name in set(a.children) | set(b.children):
+    children, maybe = {}, {}
+    for name in set(a.children) | set(b.children) | set(a.maybe) | set(b.maybe):
         ca, cb = a.child(name), b.child(name)
         if ca is not None and cb is not None:
             children[name] = _join(ca, cb, depth + 1)
-    return _Shape(children, a.open and b.open, a.const if a.const == b.const else None)
+        else:
+            maybe[name] = _join_all([s for s in (ca, cb, a.maybe.get(name), b.maybe.get(name))
+                                     if s is not None], depth + 1)
+    return _Shape(children, a.open and b.open, a.const if a.const == b.const else None, maybe)
 
 
-def _join_all(shapes: list[_Shape]) -> _Shape | None:
+def _join_all(shapes: list[_Shape], depth: int = 0) -> _Shape | None:
     joined = None
     for shape in shapes:
-        joined = shape if joined is None else _join(joined, shape)
+        joined = shape if joined is None else _join(joined, shape, depth)
     return joined
 
 
@@ -519,17 +531,21 @@ def _set(shape: _Shape, segments: tuple[str, ...], value: _Shape) -> _Shape:
     """ResultPath semantics: place `value` at `segments`, creating intervening objects."""
     if not segments:
         return value
-    current = shape.child(segments[0]) or _Shape()
-    return _Shape({**shape.children, segments[0]: _set(current, segments[1:], value)},
-                  shape.open)
+    name = segments[0]
+    current = shape.child(name) or _Shape()
+    return _Shape({**shape.children, name: _set(current, segments[1:], value)}, shape.open,
+                  maybe={k: v for k, v in shape.maybe.items() if k != name})
 
 
 def _assume(shape: _Shape, segments: tuple[str, ...]) -> _Shape:
-    """`shape` where the path is known to exist (its content stays unknown)."""
+    """`shape` where the path is known to exist: with the shape it has on the routes where it
+    does, or of unknown content."""
     if not segments:
         return shape
-    current = shape.child(segments[0]) or _Shape()
-    return _Shape({**shape.children, segments[0]: _assume(current, segments[1:])}, shape.open)
+    name = segments[0]
+    current = shape.child(name) or shape.maybe.get(name) or _Shape()
+    return _Shape({**shape.children, name: _assume(current, segments[1:])}, shape.open,
+                  maybe={k: v for k, v in shape.maybe.items() if k != name})
 
 
 def _assume_all(shape: _Shape, paths: Iterable[tuple[str, ...]]) -> _Shape:
@@ -751,7 +767,7 @@ def _state_reads(state: dict) -> list[_Read]:
     kind = state["Type"]
     add("InputPath", state.get("InputPath"), "raw")
     if kind in ("Task", "Pass"):
-        for where, _, value in _template_exprs(state.get("Parameters"), "Parameters"):
+        for where, value in _template_exprs(state.get("Parameters"), "Parameters"):
             for path in _expr_paths(value):
                 add(where, path, "selected")
     if kind == "Choice":
@@ -790,13 +806,11 @@ def _choice_reads(rule, where: str, guards: tuple) -> list[_Read]:
     variable = rule.get("Variable")
     # IsPresent never fails: "if the Variable-field Path fails to match anything in the input
     # no exception is thrown and the Choice Rule just returns false" (SPEC).
-    if "IsPresent" not in rule and isinstance(variable, str) and not variable.startswith("$$"):
-        reads.append(_Read(f"{where}.Variable", variable, "selected", guards))
-    for op, value in rule.items():
-        if op.endswith("Path") and op in CHOICE_OPERATORS and isinstance(value, str) \
-                and not value.startswith("$$"):
-            reads.append(_Read(f"{where}.{op}", value, "selected", guards))
-    return reads
+    operands = [("Variable", variable)] if "IsPresent" not in rule else []
+    operands += [(op, value) for op, value in rule.items()
+                 if op.endswith("Path") and op in CHOICE_OPERATORS]
+    return [_Read(f"{where}.{op}", value, "selected", guards) for op, value in operands
+            if isinstance(value, str) and value.startswith("$") and not value.startswith("$$")]
 
 
 # --- Loops -------------------------------------------------------------------------------------
@@ -1172,8 +1186,6 @@ def _check_retry_catch_fields(a: _Analysis) -> list[Violation]:
     def bad(name, where, message):
         found.append(Violation("retry-catch-fields", name, f"{where}: {message}"))
 
-    ranges = {"IntervalSeconds": (1, MAX_FIELD_SECONDS), "MaxAttempts": (0, MAX_FIELD_SECONDS),
-              "MaxDelaySeconds": (1, MAX_DELAY_SECONDS)}
     for name, state in a.states("Task", "Parallel", "Map"):
         for list_name, allowed in (("Retry", RETRIER_FIELDS), ("Catch", CATCHER_FIELDS)):
             if list_name in state and not isinstance(state[list_name], list):
@@ -1190,7 +1202,7 @@ def _check_retry_catch_fields(a: _Analysis) -> list[Violation]:
                 for key in item:
                     if key not in allowed:
                         bad(name, where, f"field {key!r} is not supported")
-                for key, (low, high) in ranges.items():
+                for key, (low, high) in RETRIER_RANGES.items():
                     if list_name == "Retry" and key in item and not (
                             _is_int(item[key]) and low <= item[key] <= high):
                         bad(name, where, f"{key} must be an integer from {low} to {high}, "
@@ -1327,9 +1339,8 @@ def _check_payload_templates(a: _Analysis) -> list[Violation]:
             found += [Violation("payload-template", name, message)
                       for message in _duplicate_fields(template, template_name)]
         if state["Type"] == "Fail":
-            exprs += [(key, key, state[key]) for key in ("ErrorPath", "CausePath")
-                      if key in state]
-        for where, _, value in exprs:
+            exprs += [(key, state[key]) for key in ("ErrorPath", "CausePath") if key in state]
+        for where, value in exprs:
             problem = _expression_problem(value)
             if problem:
                 found.append(Violation("payload-template", name, f"{where}: {problem}"))
@@ -1609,13 +1620,17 @@ def _retry_seconds(retrier: dict) -> tuple[int, float]:
     concepts-error-handling.html: IntervalSeconds 1, MaxAttempts 3, BackoffRate 2.0, and without
     MaxDelaySeconds no cap below the maximum duration of an execution. JitterStrategy FULL only
     shortens the waits."""
-    def value(key, default, valid):
-        return retrier[key] if key in retrier and valid(retrier[key]) else default
+    def value(key, default):
+        # An invalid value is reported by retry-catch-fields; the default stands in for it.
+        v = retrier.get(key)
+        low, high = RETRIER_RANGES[key]
+        return v if _is_int(v) and low <= v <= high else default
 
-    interval = value("IntervalSeconds", 1, lambda v: _is_int(v) and v >= 1)
-    attempts = value("MaxAttempts", 3, lambda v: _is_int(v) and v >= 0)
-    rate = value("BackoffRate", 2.0, lambda v: _is_number(v) and v >= 1)
-    cap = value("MaxDelaySeconds", STANDARD_MAX_SECONDS, lambda v: _is_int(v) and v >= 1)
+    interval = value("IntervalSeconds", 1)
+    attempts = value("MaxAttempts", 3)
+    cap = value("MaxDelaySeconds", STANDARD_MAX_SECONDS)
+    rate = retrier.get("BackoffRate", 2.0)
+    rate = rate if _is_number(rate) and rate >= 1 else 2.0
     if interval >= cap:
         return attempts, float(cap) * attempts
     if rate == 1:
@@ -1691,8 +1706,9 @@ def _check_timeout_covers_longest_run(a: _Analysis) -> list[Violation]:
         cycle = max(_longest_simple(a, cost, s, set(loop.states), True)[0] for s in loop.states)
         passes = sum(b.passes for b in loop.bounds)
         total += passes * cycle
-        parts.append(f"{passes} x {_fmt(cycle)} s around the loop through "
-                     f"{', '.join(repr(b.choice) for b in loop.bounds)}")
+        limits = ", ".join(f"{b.choice!r} Choices[{b.rule}] ({b.variable} up to {_fmt(b.limit)})"
+                           for b in loop.bounds)
+        parts.append(f"{passes} x {_fmt(cycle)} s around the loop bounded by {limits}")
     if math.ceil(total) <= timeout:
         return []
     return [Violation("timeout-covers-longest-run", None,

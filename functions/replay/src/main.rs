@@ -14,7 +14,7 @@ use spillway::config;
 use spillway::pipeline::{Emitted, Pipeline, PipelineError, Report};
 use spillway::subscription::LogBatch;
 use spillway::topology::{CacheSettings, RdsSnapshot, Role, TopologyCache, TopologySource};
-use spillway_aws::rds::RdsTopology;
+use spillway_aws::rds::Rds;
 
 /// Replay recorded RDSOSMetrics log batches through Spillway's metrics pipeline.
 ///
@@ -154,7 +154,7 @@ async fn run(args: Args) -> Result<ExitCode, ReplayError> {
             if args.clusters.is_empty() {
                 return Err(ReplayError::NoClusters);
             }
-            let rds = RdsTopology::new(aws_sdk_rds::Client::new(
+            let rds = Rds::new(aws_sdk_rds::Client::new(
                 sdk.as_ref().expect("loaded for live RDS"),
             ));
             let mut p = pipeline(rds, args.clusters.clone(), statuses, &args.namespace);

@@ -38,14 +38,11 @@ pub(crate) fn is_throttling(code: Option<&str>) -> bool {
     )
 }
 
-/// The functions' logs: structured JSON on stderr, so stdout carries EMF lines only.
-/// `LOG_LEVEL` (or `AWS_LAMBDA_LOG_LEVEL`) sets the level; `info` by default. Read here, at
-/// cold start, like the rest of the configuration.
-pub fn init_lambda_logs() {
-    let level = std::env::var("LOG_LEVEL")
-        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
-        .unwrap_or_else(|_| "info".into())
-        .to_lowercase();
+/// The functions' logs: structured JSON on stderr, so stdout carries EMF lines only, at the
+/// level each function's configuration validated (`spillway::config::log_level`). Shared by
+/// both Lambdas' `main` (it is the only non-adapter code here, kept beside the SDK setup rather
+/// than in a crate of its own).
+pub fn init_lambda_logs(level: &str) {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))

@@ -1,5 +1,7 @@
-//! "Describe the cluster topology" over the RDS API: one DescribeDBClusters and one
-//! DescribeDBInstances (plus pages) for all watched clusters, filtered by `db-cluster-id`.
+//! The RDS adapter, serving two ports: "describe the cluster topology" (metrics pipeline: one
+//! DescribeDBClusters and one DescribeDBInstances, plus pages, for all watched clusters,
+//! filtered by `db-cluster-id`) and "the serverless reader's status" (traffic shifting: one
+//! DescribeDBInstances by identifier).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,14 +12,15 @@ use spillway::topology::{
     TopologySource,
 };
 
-/// The RDS adapter; counts the API calls it makes (for summaries and benchmarks).
+/// The RDS adapter; counts the API calls it makes (for summaries and benchmarks): describe
+/// calls of both ports alike.
 #[derive(Debug)]
-pub struct RdsTopology {
+pub struct Rds {
     client: aws_sdk_rds::Client,
     calls: AtomicU64,
 }
 
-impl RdsTopology {
+impl Rds {
     pub fn new(client: aws_sdk_rds::Client) -> Self {
         Self {
             client,
@@ -60,7 +63,7 @@ fn source_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     }
 }
 
-impl TopologySource for RdsTopology {
+impl TopologySource for Rds {
     async fn describe(&self, clusters: &[String]) -> Result<RdsSnapshot, SourceError> {
         let mut snapshot = RdsSnapshot::default();
         let mut marker = None;
@@ -121,7 +124,7 @@ impl TopologySource for RdsTopology {
 }
 
 /// The serverless reader's status, for the weight-step guard.
-impl spillway::shift::InstanceStatus for RdsTopology {
+impl spillway::shift::InstanceStatus for Rds {
     async fn status(
         &self,
         instance_id: &str,

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use spillway::pipeline::Emitted;
 use spillway::topology::{Placement, Role, SourceError, Topology, TopologySource};
-use spillway_aws::rds::RdsTopology;
+use spillway_aws::rds::Rds;
 
 const NEEDS_EMULATOR: &str =
     "AWS_ENDPOINT_URL must point at the local emulator (scripts/test sets it)";
@@ -74,7 +74,7 @@ async fn rds_adapter_describes_only_the_watched_clusters_with_roles() {
     let ow = format!("{other}-w");
     create_cluster(&rds, &other, &[(&ow, "db.r6g.large")]).await;
 
-    let adapter = RdsTopology::new(rds);
+    let adapter = Rds::new(rds);
     let snapshot = adapter
         .describe(std::slice::from_ref(&watched))
         .await
@@ -141,7 +141,7 @@ async fn rds_adapter_names_the_call_when_rds_is_unreachable() {
         .endpoint_url("http://127.0.0.1:9")
         .retry_config(aws_sdk_rds::config::retry::RetryConfig::standard().with_max_attempts(1))
         .build();
-    let adapter = RdsTopology::new(aws_sdk_rds::Client::from_conf(conf));
+    let adapter = Rds::new(aws_sdk_rds::Client::from_conf(conf));
     let err: SourceError = adapter
         .describe(&["orders".into()])
         .await

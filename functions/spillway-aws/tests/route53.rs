@@ -248,7 +248,7 @@ async fn serverless_reader_status_comes_from_rds() {
         .send()
         .await
         .unwrap();
-    let adapter = spillway_aws::rds::RdsTopology::new(rds);
+    let adapter = spillway_aws::rds::Rds::new(rds);
     assert_eq!(
         adapter.status(&sv).await.unwrap().as_deref(),
         Some("available")

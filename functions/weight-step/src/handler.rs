@@ -6,12 +6,11 @@
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::config::ShiftConfig;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use spillway::config::ShiftConfig;
 use spillway::emf::{self, Document, Metric, Unit};
 use spillway::shift::{
-    self, InstanceStatus, ShiftError, ShiftSettings, StepOutcome, StepRequest, StoreError,
-    WeightedPairStore,
+    self, InstanceStatus, ShiftError, StepOutcome, StepRequest, StoreError, WeightedPairStore,
 };
 
 /// Every `error_type` the function can return (checked against the code and the ASL by tests).
@@ -88,24 +87,20 @@ pub async fn handle<S: WeightedPairStore, I: InstanceStatus>(
         tracing::error!(error = %e, "rejected a step request");
         HandlerError::InvalidInput(e.to_string())
     })?;
-    let settings = ShiftSettings {
-        policy: deps.config.policy,
-        serverless_instance: deps.config.serverless_instance.clone(),
-        dry_run: deps.config.dry_run,
-    };
-    let outcome = match shift::step(&deps.store, &deps.instances, &settings, request).await {
-        Ok(o) => o,
-        Err(e) => {
-            let e = HandlerError::from(e);
-            tracing::warn!(
-                error_type = e.error_type(),
-                direction = ?request.direction,
-                error = %e,
-                "traffic not moved"
-            );
-            return Err(e);
-        }
-    };
+    let outcome =
+        match shift::step(&deps.store, &deps.instances, &deps.config.settings, request).await {
+            Ok(o) => o,
+            Err(e) => {
+                let e = HandlerError::from(e);
+                tracing::warn!(
+                    error_type = e.error_type(),
+                    direction = ?request.direction,
+                    error = %e,
+                    "traffic not moved"
+                );
+                return Err(e);
+            }
+        };
     tracing::info!(
         direction = ?outcome.direction,
         previous_serverless_weight = outcome.previous_serverless_weight,
@@ -116,7 +111,7 @@ pub async fn handle<S: WeightedPairStore, I: InstanceStatus>(
         changed = outcome.changed,
         dry_run = outcome.dry_run,
         change_id = outcome.change_id.as_deref().unwrap_or(""),
-        record = %deps.config.record_name,
+        record = %deps.config.location.record_name,
         "why traffic moved: the {} alarm asked for a step {}",
         if matches!(outcome.direction, spillway::weights::Direction::Up) { "high-CPU" } else { "low-CPU" },
         if matches!(outcome.direction, spillway::weights::Direction::Up) { "up" } else { "down" },
@@ -154,7 +149,7 @@ fn write_metrics<S, I>(
         timestamp_ms: now_ms,
         dimensions: &[("DBClusterIdentifier", &deps.config.cluster)],
         metrics: &metrics,
-        properties: &[("RecordName", &deps.config.record_name)],
+        properties: &[("RecordName", &deps.config.location.record_name)],
     };
     if let Err(e) = emf::write_line(out, &doc, &mut Vec::new()) {
         tracing::error!(error = %e, "the weight metrics were not written");
