@@ -54,6 +54,9 @@ MAX_FIELD_SECONDS = 99_999_999
 MAX_DELAY_SECONDS = 31_622_400
 # SPEC "States": a state name's length MUST BE less than or equal to 80 Unicode characters.
 STATE_NAME_MAX = 80
+# Work the exhaustive searches may do before giving up on a definition (far above what a
+# machine of a few dozen states needs).
+_SEARCH_LIMIT = 1_000_000
 
 # concepts-error-handling.html "Error names", and SPEC Appendix A (States.BranchFailed is in
 # the spec's appendix; the current guide page no longer lists it).
@@ -726,7 +729,11 @@ class _Flow:
     def _run(self, machine: _Machine):
         self.inputs[machine.start] = self.initial
         pending = deque([machine.start])
+        visits = 0
         while pending:
+            visits += 1
+            if visits > _SEARCH_LIMIT:  # shapes are finite, so this only guards against a bug
+                raise RuntimeError("the data-flow analysis did not converge")
             name = pending.popleft()
             outputs = _outputs(machine.states[name], self.inputs[name])
             for edge in machine.succ[name]:
@@ -802,7 +809,6 @@ def _choice_reads(rule, where: str, guards: tuple) -> list[_Read]:
                 reads += _choice_reads(sub, f"{where}.{op}[{i}]", tuple(known))
                 known += _implied(sub, op == "And")
             return reads
-    reads = []
     variable = rule.get("Variable")
     # IsPresent never fails: "if the Variable-field Path fails to match anything in the input
     # no exception is thrown and the Choice Rule just returns false" (SPEC).
@@ -1504,9 +1510,10 @@ def _forward(v: str, next_edge: dict[str, _Edge], target: str) -> list[_Edge]:
 
 def _check_paths_defined(a: _Analysis) -> list[Violation]:
     """`path-defined`: every path a state reads is set on every route into it, or guarded by
-    an IsPresent: true in an earlier operand of the same And. A path that matches nothing fails
-    the execution at run time: in a Choice it is "States.Runtime ... The choice state's
-    condition path references an invalid value", which no Catch handles
+    an earlier operand of the same And (IsPresent: true) or Or (IsPresent: false). A path that
+    matches nothing fails the execution at run time: state-choice.html ("If the state input
+    doesn't contain the field, the execution fails"); AWS reports States.Runtime ("The choice
+    state's condition path references an invalid value"), which no Catch handles
     (concepts-error-handling.html "States.Runtime"); in Parameters it is
     States.ParameterPathFailure (SPEC "Payload Template"). ResultSelector is not checked: it
     reads the raw task result, which is opaque."""
@@ -1651,9 +1658,6 @@ def _state_seconds(a: _Analysis, name: str, state: dict) -> float | None:
     retries = [_retry_seconds(r) for r in _list(state.get("Retry")) if isinstance(r, dict)]
     attempts = 1 + sum(n for n, _ in retries)
     return (timeout or TASK_DEFAULT_TIMEOUT) * attempts + sum(s for _, s in retries)
-
-
-_SEARCH_LIMIT = 1_000_000
 
 
 def _longest_simple(a: _Analysis, cost: dict[str, float], start: str,

@@ -590,6 +590,44 @@ def test_the_execution_input_holds_only_the_paths_given():
     assert_clean(d, input_paths=["$.request.id"])
 
 
+@pytest.mark.parametrize("key", ["InputPath", "OutputPath"])
+def test_an_input_or_output_path_to_an_unset_path_is_rejected(key):
+    d = baseline()
+    d["States"]["Finished"][key] = "$.summary"
+    found = assert_only(d, "path-defined")
+    assert found[0].state == "Finished" and key in found[0].message, listing(found)
+
+
+def test_a_comparator_path_inside_not_is_read():
+    d = choice_machine({"Choices": [
+        {"Not": {"Variable": "$$.Execution.Name", "StringEqualsPath": "$.name"}, "Next": "Yes"}],
+        "Default": "No"})
+    found = assert_only(d, "path-defined")
+    assert "Choices[0].Not.StringEqualsPath" in found[0].message, listing(found)
+
+
+def result_then_read(result_path, read, output_path="$"):
+    """A Task whose ResultSelector builds {v}, placed at `result_path`, then a Choice reading
+    `read`."""
+    return {"StartAt": "T", "TimeoutSeconds": 60, "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "TimeoutSeconds": 10,
+              "Parameters": {"FunctionName": "f"}, "ResultSelector": {"v.$": "$.Payload"},
+              "ResultPath": result_path, "OutputPath": output_path, "Next": "Check"},
+        "Check": {"Type": "Choice", "Choices": [
+            {"Variable": read, "StringEquals": "a", "Next": "Ok"}], "Default": "Ok"},
+        "Ok": {"Type": "Succeed"}}}
+
+
+def test_result_path_places_the_result_and_null_discards_it():
+    assert_clean(result_then_read("$.r", "$.r.v"))
+    assert_only(result_then_read(None, "$.r.v"), "path-defined")
+
+
+def test_output_path_narrows_what_the_next_state_sees():
+    assert_clean(result_then_read("$.r", "$.v", output_path="$.r"))
+    assert_only(result_then_read("$.r", "$.r.v", output_path="$.r"), "path-defined")
+
+
 def test_a_path_dropped_by_a_state_names_that_state():
     d = baseline()
     d["States"]["Count"]["ResultPath"] = "$"  # the whole input becomes {round}

@@ -47,7 +47,11 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), InputError> {
         .map_err(io)?;
     entries.sort();
     for path in entries {
-        if path.is_dir() {
+        // A symlinked directory is not followed: a link back up would walk forever.
+        let linked_dir = path.is_symlink() && path.is_dir();
+        if linked_dir {
+            tracing::warn!(path = %path.display(), "skipped a symlinked directory");
+        } else if path.is_dir() {
             walk(&path, files)?;
         } else if path
             .extension()
@@ -265,5 +269,19 @@ mod tests {
             expand(&[PathBuf::from("/nonexistent/x")]),
             Err(InputError::Missing(_))
         ));
+    }
+
+    #[test]
+    fn when_a_directory_links_back_up_should_skip_the_link_instead_of_looping() {
+        // GIVEN a directory holding one event file and a symlink to itself
+        let dir = std::env::temp_dir().join(format!("spillway-walk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.json"), "{}").unwrap();
+        std::os::unix::fs::symlink(&dir, dir.join("loop")).unwrap();
+        // WHEN it is expanded THEN the walk ends, with the file once
+        let files = expand(std::slice::from_ref(&dir)).expect("walked");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(files, vec![dir.join("a.json")], "the link is not followed");
     }
 }

@@ -2,19 +2,20 @@
 //! metrics Lambda and prints the EMF lines on stdout; a summary and progress go to stderr.
 
 mod inputs;
+mod replay;
+mod terminal;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use spillway::config;
-use spillway::pipeline::{Emitted, Pipeline, PipelineError, Report};
-use spillway::subscription::LogBatch;
-use spillway::topology::{CacheSettings, RdsSnapshot, Role, TopologyCache, TopologySource};
 use spillway_aws::rds::Rds;
+
+use replay::{Replay, pipeline, read_topology};
+use terminal::{init_logs, print_summary, progress_bar};
 
 /// Replay recorded RDSOSMetrics log batches through Spillway's metrics pipeline.
 ///
@@ -85,6 +86,17 @@ enum ReplayError {
     Publish(#[from] spillway_aws::cloudwatch::PublishError),
 }
 
+impl ReplayError {
+    /// 2: the command line or the input is wrong (fix it and run again); 3: writing the result
+    /// failed (the EMF output or PutMetricData), after the input was read.
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Input(_) | Self::Topology { .. } | Self::NoClusters => 2,
+            Self::Output { .. } | Self::Write(_) | Self::Publish(_) => 3,
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -92,7 +104,7 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("spillway-replay: {e}");
-            ExitCode::from(2)
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -126,18 +138,14 @@ async fn run(args: Args) -> Result<ExitCode, ReplayError> {
     };
     let mut out = std::io::BufWriter::new(out);
 
-    let mut replay = Replay {
-        files: &files,
-        bar: &bar,
-        shift_to_now: args.shift_to_now,
-        publish: sdk
-            .as_ref()
+    let mut replay = Replay::new(
+        &files,
+        &bar,
+        args.shift_to_now,
+        sdk.as_ref()
             .filter(|_| args.publish)
             .map(|s| (aws_sdk_cloudwatch::Client::new(s), args.namespace.clone())),
-        pending: Vec::new(),
-        published: (0, 0),
-        unavailable_batches: 0,
-    };
+    );
     let started = Instant::now();
     let (report, rds_calls) = match &args.topology {
         Some(path) => {
@@ -176,264 +184,4 @@ async fn run(args: Args) -> Result<ExitCode, ReplayError> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn pipeline<S>(
-    source: S,
-    clusters: Vec<String>,
-    statuses: Vec<String>,
-    namespace: &str,
-) -> Pipeline<S> {
-    Pipeline {
-        source,
-        cache: TopologyCache::new(CacheSettings::default(), clusters, statuses),
-        namespace: namespace.to_owned(),
-        shift_ms: 0,
-    }
-}
-
-fn read_topology(path: &PathBuf) -> Result<RdsSnapshot, ReplayError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ReplayError::Topology {
-        path: path.clone(),
-        detail: e.to_string(),
-    })?;
-    serde_json::from_str(&text).map_err(|e| ReplayError::Topology {
-        path: path.clone(),
-        detail: format!("not a topology snapshot: {e}"),
-    })
-}
-
-struct Replay<'a> {
-    files: &'a [PathBuf],
-    bar: &'a ProgressBar,
-    shift_to_now: bool,
-    publish: Option<(aws_sdk_cloudwatch::Client, String)>,
-    pending: Vec<Emitted>,
-    /// (data points, requests)
-    published: (u64, u64),
-    unavailable_batches: u64,
-}
-
-impl Replay<'_> {
-    async fn run_with<S: TopologySource>(
-        &mut self,
-        pipeline: &mut Pipeline<S>,
-        out: &mut impl Write,
-    ) -> Result<Report, ReplayError> {
-        let mut report = Report::default();
-        if self.shift_to_now {
-            pipeline.shift_ms = self.shift_for_now()?;
-        }
-        for path in self.files {
-            let text = std::fs::read_to_string(path).map_err(|source| inputs::InputError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            self.bar.inc(text.len() as u64);
-            for item in inputs::parse(&text) {
-                let batch = match item {
-                    Ok(batch) => batch,
-                    Err(e) => {
-                        tracing::warn!(file = %path.display(), reason = e.reason(), "{e}");
-                        report.reject(e.reason());
-                        continue;
-                    }
-                };
-                self.process(pipeline, &batch, path, out, &mut report)
-                    .await?;
-            }
-        }
-        self.flush_publish(true).await?;
-        Ok(report)
-    }
-
-    async fn process<S: TopologySource>(
-        &mut self,
-        pipeline: &mut Pipeline<S>,
-        batch: &LogBatch,
-        path: &std::path::Path,
-        out: &mut impl Write,
-        report: &mut Report,
-    ) -> Result<(), ReplayError> {
-        let publishing = self.publish.is_some();
-        let pending = &mut self.pending;
-        let result = pipeline
-            .process(batch, Instant::now(), now_ms(), out, report, |e| {
-                if publishing {
-                    pending.push(e);
-                }
-            })
-            .await;
-        match result {
-            Ok(()) => {}
-            Err(PipelineError::Topology(e)) => {
-                tracing::error!(file = %path.display(), error = %e, "no trustworthy topology; batch not replayed");
-                self.unavailable_batches += 1;
-            }
-            Err(PipelineError::Output(e)) => return Err(e.into()),
-        }
-        self.flush_publish(false).await
-    }
-
-    async fn flush_publish(&mut self, all: bool) -> Result<(), ReplayError> {
-        let Some((client, namespace)) = &self.publish else {
-            return Ok(());
-        };
-        if self.pending.is_empty()
-            || (!all && self.pending.len() < 10 * spillway_aws::cloudwatch::BATCH)
-        {
-            return Ok(());
-        }
-        let requests = spillway_aws::cloudwatch::publish(client, namespace, &self.pending).await?;
-        self.published.0 += self.pending.len() as u64;
-        self.published.1 += requests;
-        self.pending.clear();
-        Ok(())
-    }
-
-    /// The offset that moves the newest sample of the recording to now (a first pass).
-    fn shift_for_now(&self) -> Result<i64, ReplayError> {
-        let mut newest = None::<i64>;
-        for path in self.files {
-            let text = std::fs::read_to_string(path).map_err(|source| inputs::InputError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            // Quietly: the replay pass that follows logs each rejected document once.
-            for batch in inputs::parse(&text).into_iter().flatten() {
-                if batch.kind() != Some(spillway::subscription::MessageType::Data) {
-                    continue;
-                }
-                for event in &batch.log_events {
-                    let times = spillway::em::parse_message(&event.message)
-                        .into_iter()
-                        .flatten()
-                        .map(|s| s.timestamp_ms);
-                    newest = times.chain(newest).max();
-                }
-            }
-        }
-        Ok(newest.map_or(0, |n| now_ms() - n))
-    }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
-fn progress_bar(total_bytes: u64) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} replaying [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar
-}
-
-/// Logs go to stderr through the progress bar, so a log line never tears the bar.
-fn init_logs(bar: &ProgressBar, verbose: bool) {
-    let bar = bar.clone();
-    let level = if verbose { "info" } else { "error" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
-        )
-        .with_writer(move || BarWriter(bar.clone()))
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .without_time()
-        .init();
-}
-
-struct BarWriter(ProgressBar);
-
-impl Write for BarWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.suspend(|| std::io::stderr().write(buf))
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
-    }
-}
-
-fn print_summary(
-    report: &Report,
-    replay: &Replay<'_>,
-    rds_calls: Option<u64>,
-    files: usize,
-    secs: f64,
-) {
-    let join = |items: Vec<String>| {
-        if items.is_empty() {
-            "none".to_owned()
-        } else {
-            items.join(", ")
-        }
-    };
-    eprintln!(
-        "replayed {files} files: {} batches, {} log events in {secs:.2} s",
-        report.batches, report.events
-    );
-    eprintln!(
-        "emitted:  {} samples ({})",
-        report.emitted_total(),
-        join(
-            Role::ALL
-                .iter()
-                .map(|r| format!(
-                    "{} {}",
-                    r.as_str(),
-                    report.emitted.get(r).copied().unwrap_or(0)
-                ))
-                .collect()
-        )
-    );
-    eprintln!(
-        "rejected: {}",
-        join(
-            report
-                .rejected
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect()
-        )
-    );
-    eprintln!(
-        "skipped:  {}",
-        join(
-            report
-                .skipped
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect()
-        )
-    );
-    match rds_calls {
-        Some(n) => {
-            eprintln!("RDS calls: {n} (DescribeDBClusters + DescribeDBInstances, pages included)")
-        }
-        None => eprintln!("RDS calls: 0 (topology from file)"),
-    }
-    if replay.publish.is_some() {
-        eprintln!(
-            "published: {} data points in {} PutMetricData requests",
-            replay.published.0, replay.published.1
-        );
-    }
-    if replay.unavailable_batches > 0 {
-        eprintln!(
-            "NOT replayed: {} batches had no trustworthy topology (see the errors above)",
-            replay.unavailable_batches
-        );
-    }
 }
