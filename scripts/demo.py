@@ -42,11 +42,7 @@ def main():
         print(f"   {role:<19} {len(values):>4} samples, CPU {min(values):5.1f} - {max(values):5.1f} %")
 
     def weights():
-        sets = r53.list_resource_record_sets(HostedZoneId=zone, StartRecordName=record,
-                                             StartRecordType="CNAME")["ResourceRecordSets"]
-        w = {s["SetIdentifier"]: s["Weight"] for s in sets
-             if s["Name"] == record and "SetIdentifier" in s}
-        return w["serverless"], w["provisioned"]
+        return local_stack.weights(zone, record)
 
     def alarm(name):
         return cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"]
@@ -55,11 +51,7 @@ def main():
         cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="set by the demo")
 
     def event(kind, name):
-        with open(os.path.join(local_stack.ROOT, "events", f"alarm-{kind}-alarm.json")) as f:
-            e = json.load(f)
-        e["detail"]["alarmName"] = name
-        e["resources"] = [f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{name}"]
-        return json.dumps(e)
+        return json.dumps(local_stack.alarm_event(kind, name))
 
     t0 = time.monotonic()
 
@@ -69,18 +61,20 @@ def main():
               f"provisioned {p:>3}  serverless {s:>3}  share {100 * s / (s + p):5.1f} %  {note}")
         return s
 
-    def run(arn, until_done, on_change=None):
-        last = None
-        while True:
-            s = weights()[0]
-            if s != last:
+    def run(arn, on_change=None):
+        """Prints a row at every weight change until the execution ends (bounded: the
+        execution's own round limit, and this timeout)."""
+        last = {}
+
+        def tick(w, _elapsed):
+            if w != last.get("w"):
+                last["w"] = w
                 row()
-                last = s
                 if on_change:
-                    on_change(s)
-            if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
-                return sfn.describe_execution(executionArn=arn)
-            time.sleep(0.5)
+                    on_change(w[0])
+
+        local_stack.watch(weights, [arn], on_tick=tick, timeout=600, interval=0.5)
+        return sfn.describe_execution(executionArn=arn)
 
     print("\n2. The provisioned readers' CPU crosses the high threshold: the high alarm fires")
     print("   (the emulator evaluates no alarms: set-alarm-state, then the event EventBridge sends)")
@@ -94,14 +88,14 @@ def main():
             time.sleep(12)  # one more alarm cycle at the maximum: it keeps watching
             set_alarm(high, "OK")
 
-    done = run(up, True, clear_at_max)
+    done = run(up, clear_at_max)
     row(f"scale-up {done['status'].lower()}")
 
     print("\n3. Load falls: the low alarm fires, the scale-down brings the weight back to 0")
     set_alarm(low, "ALARM")
     down = sfn.start_execution(stateMachineArn=out["ScaleDownStateMachineArn"],
                                input=event("low", low))["executionArn"]
-    done = run(down, True)
+    done = run(down)
     set_alarm(low, "OK")
     row(f"scale-down {done['status'].lower()}")
     if weights()[0] != 0:

@@ -5,8 +5,10 @@
               after events/spike/topology.json, the RDSOSMetrics log group, a VPC and the
               deployment bucket; prints them as JSON
 
-As a module: put_spike() and emf_lines() play the recorded spike through the deployed metrics
-function (scripts/demo.py, tests/stack).
+As a module, the one harness of the demo and of both end-to-end suites (scripts/demo.py,
+tests/e2e, tests/stack): put_spike() and emf_lines() play the recorded spike through the
+deployed metrics function; alarm_event(), weights() and watch() drive and observe the state
+machines.
 """
 import base64
 import gzip
@@ -117,6 +119,48 @@ def emf_lines(function_name, want, timeout=60):
             break
         time.sleep(1)
     return [json.loads(line) for line in lines]
+
+
+# ---------------------------------------------------------------------------------------------
+# Driving and watching the state machines.
+
+def alarm_event(kind, name, state="alarm"):
+    """The "CloudWatch Alarm State Change" event EventBridge delivers for alarm `name` (the
+    execution input): events/alarm-{kind}-{state}.json with that alarm's name and ARN."""
+    with open(os.path.join(ROOT, "events", f"alarm-{kind}-{state}.json")) as f:
+        event = json.load(f)
+    event["detail"]["alarmName"] = name
+    event["resources"] = [f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{name}"]
+    return event
+
+
+def weights(zone, record):
+    """(serverless, provisioned) weights of the pair `record` (with its trailing dot)."""
+    sets = boto3.client("route53").list_resource_record_sets(
+        HostedZoneId=zone, StartRecordName=record, StartRecordType="CNAME")["ResourceRecordSets"]
+    w = {r["SetIdentifier"]: r["Weight"] for r in sets
+         if r["Name"] == record and "SetIdentifier" in r}
+    return w["serverless"], w["provisioned"]
+
+
+def watch(read, executions, on_tick=None, timeout=60, interval=0.25):
+    """Polls `read()` (the weights) until every execution has ended; returns the distinct
+    sequence of values seen, starting with the first. `on_tick(value, elapsed)` runs at every
+    poll (to script the alarms). Fails after `timeout` seconds."""
+    sfn = boto3.client("stepfunctions")
+    seen = [read()]
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        value = read()
+        if value != seen[-1]:
+            seen.append(value)
+        if on_tick:
+            on_tick(value, time.monotonic() - start)
+        if all(sfn.describe_execution(executionArn=e)["status"] != "RUNNING" for e in executions):
+            value = read()
+            return seen + ([value] if value != seen[-1] else [])
+        time.sleep(interval)
+    raise AssertionError(f"executions still running after {timeout} s; seen {seen}")
 
 
 if __name__ == "__main__":

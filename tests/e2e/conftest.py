@@ -21,7 +21,7 @@ Emulator quirks, isolated here and nowhere else:
 import io
 import json
 import os
-import time
+import sys
 import uuid
 import zipfile
 
@@ -29,6 +29,8 @@ import boto3
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import local_stack  # noqa: E402
 BINARY = os.environ.get(
     "SPILLWAY_WEIGHT_STEP_BIN", os.path.join(ROOT, "target", "debug", "spillway-weight-step"))
 RECORD = "reads.orders.internal."
@@ -146,14 +148,8 @@ class Stack:
                                                StateReason="set by the end-to-end test")
 
     def alarm_event(self, name):
-        """The EventBridge event AWS sends when the alarm enters ALARM (the execution input):
-        events/alarm-*-alarm.json with this stack's alarm name."""
-        kind = "high" if name == self.high else "low"
-        with open(os.path.join(ROOT, "events", f"alarm-{kind}-alarm.json")) as f:
-            event = json.load(f)
-        event["detail"]["alarmName"] = name
-        event["resources"] = [f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{name}"]
-        return json.dumps(event)
+        """The EventBridge event AWS sends when the alarm enters ALARM (the execution input)."""
+        return json.dumps(local_stack.alarm_event("high" if name == self.high else "low", name))
 
     def start(self, kind, sweep=False):
         name = self.high if kind == "scale-up" else self.low
@@ -193,33 +189,14 @@ class Stack:
                 if e.get("stateEnteredEventDetails")]
 
     def weights(self):
-        sets = self.aws["route53"].list_resource_record_sets(
-            HostedZoneId=self.zone, StartRecordName=RECORD, StartRecordType="CNAME")
-        w = {r["SetIdentifier"]: r["Weight"] for r in sets["ResourceRecordSets"]
-             if r["Name"] == RECORD and "SetIdentifier" in r}
-        return w["serverless"], w["provisioned"]
+        return local_stack.weights(self.zone, RECORD)
 
     def status(self, execution):
         return self.aws["stepfunctions"].describe_execution(executionArn=execution)
 
-    def watch(self, executions, until=None, timeout=60, on_tick=None):
-        """Polls the weights until every execution has ended; returns the distinct sequence of
-        (serverless, provisioned) weights seen, starting with the initial one."""
-        seen = [self.weights()]
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            w = self.weights()
-            if w != seen[-1]:
-                seen.append(w)
-            if on_tick:
-                on_tick(w, time.monotonic() - start)
-            if all(self.status(e)["status"] != "RUNNING" for e in executions):
-                w = self.weights()
-                if w != seen[-1]:
-                    seen.append(w)
-                return seen
-            time.sleep(0.25)
-        raise AssertionError(f"executions still running after {timeout} s; weights seen {seen}")
+    def watch(self, executions, timeout=60, on_tick=None):
+        """The distinct (serverless, provisioned) weights seen until every execution ended."""
+        return local_stack.watch(self.weights, executions, on_tick=on_tick, timeout=timeout)
 
     def final_state(self, execution):
         """The name of the state the execution ended in."""

@@ -31,12 +31,7 @@ def stack():
                           cf.list_stack_resources(StackName=STACK)["StackResourceSummaries"]}}
 
 
-def alarm_event(kind, name, state="alarm"):
-    with open(os.path.join(ROOT, "events", f"alarm-{kind}-{state}.json")) as f:
-        e = json.load(f)
-    e["detail"]["alarmName"] = name
-    e["resources"] = [f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{name}"]
-    return e
+alarm_event = local_stack.alarm_event
 
 
 def test_the_template_deploys_as_written(stack):
@@ -90,29 +85,16 @@ def test_the_deployed_metrics_function_emits_the_emf_contract(stack):
 
 def test_the_deployed_state_machines_move_the_weights_up_and_back(stack):
     out = stack["outputs"]
-    cw, sfn, r53 = boto3.client("cloudwatch"), boto3.client("stepfunctions"), boto3.client("route53")
+    cw, sfn = boto3.client("cloudwatch"), boto3.client("stepfunctions")
     record = out["ReadEndpoint"] + "."
     zone = stack["resources"]["PrivateZone"]["PhysicalResourceId"].split("/")[-1]
 
     def weights():
-        sets = r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
-        w = {s["SetIdentifier"]: s["Weight"] for s in sets
-             if s["Name"] == record and "SetIdentifier" in s}
-        return w["serverless"], w["provisioned"]
+        return local_stack.weights(zone, record)
 
     def watch(execution, on_change=lambda w: None, timeout=150):
-        seen = [weights()]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            w = weights()
-            if w != seen[-1]:
-                seen.append(w)
-                on_change(w)
-            if sfn.describe_execution(executionArn=execution)["status"] != "RUNNING":
-                w = weights()
-                return seen + ([w] if w != seen[-1] else [])
-            time.sleep(0.5)
-        raise AssertionError(f"still running; seen {seen}")
+        return local_stack.watch(weights, [execution], timeout=timeout, interval=0.5,
+                                 on_tick=lambda w, _t: on_change(w))
 
     high, low = f"{STACK}-high-cpu", f"{STACK}-low-cpu"
     assert weights() == (0, 100), "the stack starts with the serverless weight at 0"

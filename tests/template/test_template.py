@@ -273,3 +273,20 @@ def test_new_instances_of_the_cluster_get_1_second_monitoring(template):
     pass_role = next(n for n in walk(sm["Properties"]["Policies"])
                      if n.get("Action") == ["iam:PassRole"])
     assert pass_role["Resource"] == {"Ref": "MonitoringRoleArn"}, "only the monitoring role"
+
+
+def test_the_records_are_deleted_before_anything_that_brings_the_weight_back(template):
+    # A delete while the serverless weight is above 0 fails on the records (Route 53 refuses a
+    # DELETE whose weight does not match); everything that can bring the weight to 0 must
+    # still exist then, so nothing it depends on may be deleted before the records.
+    needed = set()
+    for rid, fn in resources(template, "AWS::Serverless::Function").items():
+        needed |= {rid} | {rid + event for event in fn["Properties"].get("Events", {})}
+    needed |= set(resources(template, "AWS::CloudWatch::Alarm"))
+    needed |= {"LockTable"}
+    for rid in ("ScaleUpStateMachine", "ScaleDownStateMachine"):
+        needed.add(rid)
+        needed |= {rid + event for event in template["Resources"][rid]["Properties"]["Events"]}
+    for rid in ("ProvisionedRecord", "ServerlessRecord"):
+        depends = set(template["Resources"][rid]["DependsOn"])
+        assert needed <= depends, f"{rid} is deleted after {needed - depends}"
