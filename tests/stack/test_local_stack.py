@@ -112,3 +112,62 @@ def test_the_deployed_state_machines_move_the_weights_up_and_back(stack):
     cw.set_alarm_state(AlarmName=low, StateValue="OK", StateReason="test")
     assert seen == [(100, 100), (75, 100), (50, 100), (25, 100), (0, 100)], seen
     assert sfn.describe_execution(executionArn=down)["status"] == "SUCCEEDED"
+
+
+def test_a_stack_update_that_rewrites_the_records_mid_spill_is_recovered_by_scale_up(stack):
+    # GIVEN traffic spilled to the serverless reader by a running scale-up
+    out = stack["outputs"]
+    cw, sfn, cf = boto3.client("cloudwatch"), boto3.client("stepfunctions"), boto3.client("cloudformation")
+    record = out["ReadEndpoint"] + "."
+    zone = stack["resources"]["PrivateZone"]["PhysicalResourceId"].split("/")[-1]
+    high = f"{STACK}-high-cpu"
+
+    def weights():
+        return local_stack.weights(zone, record)
+
+    cw.set_alarm_state(AlarmName=high, StateValue="ALARM", StateReason="test")
+    up = sfn.start_execution(stateMachineArn=out["ScaleUpStateMachineArn"],
+                             input=json.dumps(alarm_event("high", high)))["executionArn"]
+    deadline = time.monotonic() + 60
+    while weights()[0] < 50:
+        assert time.monotonic() < deadline, f"no spill: {weights()}"
+        time.sleep(0.5)
+    # WHEN a stack update changes a record property (the TTL)
+    params = [{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
+              for p in cf.describe_stacks(StackName=STACK)["Stacks"][0]["Parameters"]
+              if p["ParameterKey"] != "RecordTtl"]
+    cf.update_stack(StackName=STACK, UsePreviousTemplate=True,
+                    Parameters=params + [{"ParameterKey": "RecordTtl", "ParameterValue": "10"}],
+                    Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
+    reset = {"seen": False}
+
+    def note(w):
+        if w == (0, 100):
+            reset["seen"] = True
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = cf.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"]
+        note(weights())
+        if status.endswith("_COMPLETE") and not status.startswith("UPDATE_IN"):
+            break
+        time.sleep(0.25)
+    assert status == "UPDATE_COMPLETE", status
+    sets = boto3.client("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    assert {r["TTL"] for r in sets if r["Name"] == record} == {10}, "the update reached the records"
+
+    # THEN CloudFormation wrote the template's weights (serverless 0: the spill was reset), and
+    # the running scale-up found the weight moved and climbs again from there
+    def tick(w, _elapsed):
+        note(w)
+        if reset["seen"] and w[0] >= 50:
+            cw.set_alarm_state(AlarmName=high, StateValue="OK", StateReason="test")
+
+    seen = local_stack.watch(weights, [up], on_tick=tick, interval=0.25, timeout=120)
+    assert reset["seen"], "the update rewrote the serverless weight to the template's 0"
+    assert sfn.describe_execution(executionArn=up)["status"] == "SUCCEEDED"
+    history = sfn.get_execution_history(executionArn=up, maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history
+               if e.get("stateEnteredEventDetails")]
+    assert "Re-read the weights next round" in entered, "the reset was seen as a concurrent change"
+    assert seen[-1][0] >= 50 and seen[-1][1] == 100, seen

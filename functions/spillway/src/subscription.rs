@@ -76,6 +76,8 @@ pub enum DecodeError {
     Base64(#[from] base64::DecodeError),
     #[error("awslogs.data is not valid gzip: {0}")]
     Gzip(std::io::Error),
+    #[error("awslogs.data inflates to more than {MAX_DECOMPRESSED} bytes (a decompression bomb?)")]
+    TooLarge,
     #[error("the decompressed batch is not a log batch: {0}")]
     BatchJson(String),
     #[error("unknown messageType `{0}`")]
@@ -88,7 +90,7 @@ impl DecodeError {
         match self {
             Self::Envelope(_) => "envelope",
             Self::Base64(_) => "base64",
-            Self::Gzip(_) => "gzip",
+            Self::Gzip(_) | Self::TooLarge => "gzip",
             Self::BatchJson(_) => "batch_json",
             Self::MessageType(_) => "message_type",
         }
@@ -102,13 +104,22 @@ pub fn decode_event(event: &[u8]) -> Result<LogBatch, DecodeError> {
     decode_data(&event.awslogs.data)
 }
 
+/// The most a batch may inflate to. A subscription delivers at most 1 MB of log events per
+/// invocation (Lambda's 6 MB payload limit bounds the compressed side); 16 MB leaves room and
+/// keeps a hostile input (replay reads any file) from exhausting memory.
+pub const MAX_DECOMPRESSED: u64 = 16 * 1024 * 1024;
+
 /// Decodes `awslogs.data`: base64, then gzip, then the batch JSON.
 pub fn decode_data(data: &str) -> Result<LogBatch, DecodeError> {
     let compressed = base64::engine::general_purpose::STANDARD.decode(data.trim())?;
     let mut json = Vec::with_capacity(compressed.len() * 8);
     flate2::read::GzDecoder::new(compressed.as_slice())
+        .take(MAX_DECOMPRESSED + 1)
         .read_to_end(&mut json)
         .map_err(DecodeError::Gzip)?;
+    if json.len() as u64 > MAX_DECOMPRESSED {
+        return Err(DecodeError::TooLarge);
+    }
     let batch: LogBatch =
         serde_json::from_slice(&json).map_err(|e| DecodeError::BatchJson(e.to_string()))?;
     if batch.kind().is_none() {
@@ -211,5 +222,20 @@ mod tests {
         }));
         let got = decode_event(event.as_bytes()).expect("control message decodes");
         assert_eq!(got.kind(), Some(MessageType::Control));
+    }
+
+    #[test]
+    fn when_the_payload_inflates_past_the_limit_should_refuse_it_as_gzip() {
+        // 17 MB of zeros compress to a few KB.
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![b'0'; 1024 * 1024];
+        for _ in 0..17 {
+            gz.write_all(&zeros).unwrap();
+        }
+        let data = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+        let err = decode_data(&data).expect_err("a bomb");
+        assert!(matches!(err, DecodeError::TooLarge), "{err}");
+        assert_eq!(err.reason(), "gzip");
     }
 }

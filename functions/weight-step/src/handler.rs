@@ -101,6 +101,17 @@ pub async fn handle<S: WeightedPairStore, I: InstanceStatus>(
                 return Err(e);
             }
         };
+    let (alarm, way) = match outcome.direction {
+        spillway::weights::Direction::Up => ("high-CPU", "up"),
+        spillway::weights::Direction::Down => ("low-CPU", "down"),
+    };
+    let what = if outcome.changed {
+        "why traffic moved"
+    } else if outcome.dry_run {
+        "dry run, traffic not moved"
+    } else {
+        "no change"
+    };
     tracing::info!(
         direction = ?outcome.direction,
         previous_serverless_weight = outcome.previous_serverless_weight,
@@ -112,9 +123,7 @@ pub async fn handle<S: WeightedPairStore, I: InstanceStatus>(
         dry_run = outcome.dry_run,
         change_id = outcome.change_id.as_deref().unwrap_or(""),
         record = %deps.config.location.record_name,
-        "why traffic moved: the {} alarm asked for a step {}",
-        if matches!(outcome.direction, spillway::weights::Direction::Up) { "high-CPU" } else { "low-CPU" },
-        if matches!(outcome.direction, spillway::weights::Direction::Up) { "up" } else { "down" },
+        "{what}: the {alarm} alarm asked for a step {way}"
     );
     write_metrics(deps, &outcome, now_ms, out);
     Ok(outcome)
