@@ -8,11 +8,22 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 TMP="$ROOT/.tmp"
-# Pinned: the emulator's behaviour (and its quirks named in tests) is version-specific.
+# Pinned: the emulator's behaviour (and its quirks named in tests) is version-specific. The
+# direct pins are here; scripts/pins/*.txt pin every transitive package too (pip -c), so a new
+# release of a dependency cannot change a fresh machine's run.
 PY_PACKAGES=("ministack==1.5.33" "aws-sam-translator==1.115.0" "cbor2==6.2.1" "pytest==8.3.4" "cfn-lint==1.58.0")
+PINS="$ROOT/scripts/pins"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# What the scripts call besides the toolchains they install themselves.
+need() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || die "$tool not found: install it (it ships with util-linux / curl on Debian and Ubuntu)"
+  done
+}
 
 # The Rust toolchain comes with the machine (rustup); the rest is installed here.
 setup_rust() {
@@ -24,15 +35,17 @@ setup_rust() {
 # A project-local virtualenv with the pinned emulator; re-created when the pins change.
 setup_python() {
   local stamp="$VENV/.spillway-packages"
-  local want="${PY_PACKAGES[*]}"
+  local want="${PY_PACKAGES[*]} $(cksum <"$PINS/emulator.txt")"
   if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return
   fi
   command -v python3 >/dev/null || die "python3 not found (needed for the local AWS emulator)"
-  log "installing the local AWS emulator into .venv ($want)"
+  python3 -c 'import venv, ensurepip' 2>/dev/null \
+    || die "python3 cannot create virtualenvs: install python3-venv (Debian/Ubuntu)"
+  log "installing the local AWS emulator into .venv (${PY_PACKAGES[*]})"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -c "$PINS/emulator.txt" "${PY_PACKAGES[@]}"
   printf '%s' "$want" >"$stamp"
 }
 
@@ -40,11 +53,13 @@ setup_python() {
 setup_node() {
   local tools="$ROOT/.tools/node"
   local bin="$tools/node_modules/.bin/asl-validator"
-  if [[ ! -x "$bin" ]]; then
+  # The lock file pins every package of the tree (npm ci installs exactly it).
+  if [[ ! -x "$bin" ]] || ! cmp -s "$PINS/package-lock.json" "$tools/package-lock.json"; then
     command -v npm >/dev/null || die "npm not found (needed for asl-validator): install Node.js"
     log "installing asl-validator 4.0.0 into .tools/node"
     mkdir -p "$tools"
-    npm install --prefix "$tools" --silent --no-audit --no-fund --no-save "asl-validator@4.0.0" >/dev/null
+    cp "$PINS/package.json" "$PINS/package-lock.json" "$tools/"
+    npm ci --prefix "$tools" --silent --no-audit --no-fund >/dev/null
   fi
   export ASL_VALIDATOR="$bin"
 }
@@ -56,12 +71,12 @@ SAM_PACKAGES=("aws-sam-cli==1.170.0" "cargo-lambda==1.9.2")
 SAM_VENV="$ROOT/.venv-sam"
 setup_sam() {
   local stamp="$SAM_VENV/.spillway-packages"
-  local want="${SAM_PACKAGES[*]}"
+  local want="${SAM_PACKAGES[*]} $(cksum <"$PINS/sam.txt")"
   if [[ ! -x "$SAM_VENV/bin/sam" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-    log "installing the AWS SAM CLI and cargo-lambda into .venv-sam ($want)"
+    log "installing the AWS SAM CLI and cargo-lambda into .venv-sam (${SAM_PACKAGES[*]})"
     python3 -m venv "$SAM_VENV"
     "$SAM_VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
-    "$SAM_VENV/bin/pip" install --quiet --disable-pip-version-check "${SAM_PACKAGES[@]}"
+    "$SAM_VENV/bin/pip" install --quiet --disable-pip-version-check -c "$PINS/sam.txt" "${SAM_PACKAGES[@]}"
     printf '%s' "$want" >"$stamp"
   fi
   export PATH="$SAM_VENV/bin:$PATH"
@@ -104,7 +119,10 @@ free_port() {
 # Starts the emulator bound to 127.0.0.1 on a free port, exports the AWS_* variables that point
 # the SDKs at it, and stops it (with the function processes it started) when the shell exits.
 start_emulator() {
+  need curl setsid
   mkdir -p "$TMP"
+  # Earlier runs' emulator folders (logs, state) are not kept beyond the next start.
+  find "$TMP" -maxdepth 1 -name 'emulator-*' -type d -mmin +120 -exec rm -rf {} + 2>/dev/null || true
   local port
   port="${SPILLWAY_EMULATOR_PORT:-$(free_port)}"
   local state="$TMP/emulator-$port"
