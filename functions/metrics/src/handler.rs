@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use spillway::pipeline::{Pipeline, PipelineError, Report};
-use spillway::subscription::{self, SubscriptionEvent};
+use spillway::subscription;
 use spillway::topology::TopologySource;
 use tokio::sync::Mutex;
 
@@ -90,10 +90,7 @@ pub async fn handle<S: TopologySource>(
     out: &mut impl Write,
 ) -> Result<Summary, HandlerError> {
     let mut report = Report::default();
-    let batch = serde_json::from_value::<SubscriptionEvent>(payload)
-        .map_err(|e| subscription::DecodeError::Envelope(e.to_string()))
-        .and_then(|event| subscription::decode_data(&event.awslogs.data));
-    let batch = match batch {
+    let batch = match subscription::decode_value(payload) {
         Ok(batch) => batch,
         Err(e) => {
             tracing::error!(reason = e.reason(), error = %e, "rejected a subscription payload");

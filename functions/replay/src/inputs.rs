@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use spillway::subscription::{self, DecodeError, LogBatch, LogRecord, SubscriptionEvent};
+use spillway::subscription::{self, DecodeError, LogBatch, LogRecord};
 
 /// A file that could not be read as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -130,10 +130,8 @@ pub fn parse(text: &str) -> Vec<Item> {
 
 fn from_value(value: serde_json::Value, line: usize) -> Vec<Item> {
     if value.get("awslogs").is_some() {
-        let batch = serde_json::from_value::<SubscriptionEvent>(value)
-            .map_err(|e| DecodeError::Envelope(e.to_string()))
-            .and_then(|e| subscription::decode_data(&e.awslogs.data))
-            .map_err(|source| ItemError::Decode { line, source });
+        let batch =
+            subscription::decode_value(value).map_err(|source| ItemError::Decode { line, source });
         return vec![batch];
     }
     if value.get("events").is_some_and(|e| e.is_array()) {

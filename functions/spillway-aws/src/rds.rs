@@ -41,12 +41,12 @@ impl Rds {
     }
 }
 
-fn source_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+/// "Call: Code: message" (or the transport error), for either port's error.
+fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
     call: &str,
     e: &aws_sdk_rds::error::SdkError<E>,
-) -> SourceError {
-    let code = e.as_service_error().and_then(|s| s.code());
-    let message = match e.as_service_error() {
+) -> String {
+    match e.as_service_error() {
         Some(s) => format!(
             "{call}: {}: {}",
             s.code().unwrap_or("error"),
@@ -56,27 +56,31 @@ fn source_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
             "{call}: {}",
             aws_smithy_types::error::display::DisplayErrorContext(e)
         ),
-    };
+    }
+}
+
+fn source_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    call: &str,
+    e: &aws_sdk_rds::error::SdkError<E>,
+) -> SourceError {
     SourceError {
-        message,
-        throttled: crate::is_throttling(code),
+        message: describe(call, e),
+        throttled: crate::is_throttling(e.as_service_error().and_then(|s| s.code())),
     }
 }
 
 impl TopologySource for Rds {
     async fn describe(&self, clusters: &[String]) -> Result<RdsSnapshot, SourceError> {
         let mut snapshot = RdsSnapshot::default();
-        let mut marker = None;
-        loop {
+        let mut pages = self
+            .client
+            .describe_db_clusters()
+            .filters(Self::filter(clusters))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
             self.calls.fetch_add(1, Ordering::Relaxed);
-            let page = self
-                .client
-                .describe_db_clusters()
-                .filters(Self::filter(clusters))
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| source_error("DescribeDBClusters", &e))?;
+            let page = page.map_err(|e| source_error("DescribeDBClusters", &e))?;
             for c in page.db_clusters() {
                 snapshot.clusters.push(ClusterDescription {
                     id: c.db_cluster_identifier().unwrap_or_default().to_owned(),
@@ -90,21 +94,16 @@ impl TopologySource for Rds {
                         .collect(),
                 });
             }
-            marker = page.marker().map(str::to_owned);
-            if marker.is_none() {
-                break;
-            }
         }
-        loop {
+        let mut pages = self
+            .client
+            .describe_db_instances()
+            .filters(Self::filter(clusters))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
             self.calls.fetch_add(1, Ordering::Relaxed);
-            let page = self
-                .client
-                .describe_db_instances()
-                .filters(Self::filter(clusters))
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| source_error("DescribeDBInstances", &e))?;
+            let page = page.map_err(|e| source_error("DescribeDBInstances", &e))?;
             for i in page.db_instances() {
                 snapshot.instances.push(InstanceDescription {
                     id: i.db_instance_identifier().unwrap_or_default().to_owned(),
@@ -113,10 +112,6 @@ impl TopologySource for Rds {
                     class: i.db_instance_class().unwrap_or_default().to_owned(),
                     resource_id: i.dbi_resource_id().map(str::to_owned),
                 });
-            }
-            marker = page.marker().map(str::to_owned);
-            if marker.is_none() {
-                break;
             }
         }
         Ok(snapshot)
@@ -149,12 +144,14 @@ impl spillway::shift::InstanceStatus for Rds {
                 Ok(None)
             }
             Err(e) => {
-                let err = source_error("DescribeDBInstances", &e);
-                Err(if err.throttled {
-                    spillway::shift::StoreError::Throttled(err.message)
-                } else {
-                    spillway::shift::StoreError::Other(err.message)
-                })
+                let message = describe("DescribeDBInstances", &e);
+                Err(
+                    if crate::is_throttling(e.as_service_error().and_then(|s| s.code())) {
+                        spillway::shift::StoreError::Throttled(message)
+                    } else {
+                        spillway::shift::StoreError::Other(message)
+                    },
+                )
             }
         }
     }

@@ -28,6 +28,8 @@ pub struct Route53Pair {
     client: aws_sdk_route53::Client,
     location: PairLocation,
     name: String,
+    /// `MaxItems` of each ListResourceRecordSets page (Route 53's default, 300, when `None`).
+    page_size: Option<i32>,
 }
 
 /// `Orders.Example.` and `orders.example` are the same name.
@@ -83,7 +85,14 @@ impl Route53Pair {
             client,
             location,
             name,
+            page_size: None,
         }
+    }
+
+    /// Reads in pages of `items` records (1–300), so tests see the pair split across pages.
+    pub fn with_page_size(mut self, items: i32) -> Self {
+        self.page_size = Some(items);
+        self
     }
 
     fn to_record(&self, rrs: &ResourceRecordSet) -> Result<WeightedRecord, StoreError> {
@@ -169,6 +178,8 @@ impl WeightedPairStore for Route53Pair {
         let (mut provisioned, mut serverless) = (None, None);
         let mut start: Option<(String, RrType, Option<String>)> =
             Some((self.name.clone(), RrType::Cname, None));
+        // By hand: the SDK has no paginator for ListResourceRecordSets (its next page starts
+        // from a name, type and identifier, not a token).
         'pages: while let Some((name, rtype, identifier)) = start.take() {
             let page = self
                 .client
@@ -177,6 +188,7 @@ impl WeightedPairStore for Route53Pair {
                 .start_record_name(name)
                 .start_record_type(rtype)
                 .set_start_record_identifier(identifier)
+                .set_max_items(self.page_size)
                 .send()
                 .await
                 .map_err(|e| error("ListResourceRecordSets", e))?;

@@ -132,6 +132,25 @@ async fn reads_the_pair_by_name_without_trailing_dot_and_in_other_case() {
 
 #[tokio::test]
 #[ignore = "needs the local emulator; run by scripts/test"]
+async fn reads_and_writes_the_pair_across_pages_of_one_record() {
+    // GIVEN a pair that ListResourceRecordSets returns one record per page
+    let r53 = client().await;
+    let (zone_id, record) = zone_with_pair(&r53).await;
+    let store = pair(&r53, &zone_id, &record).with_page_size(1);
+    // WHEN it is read and stepped
+    let got = store.read().await.expect("both records found across pages");
+    assert_eq!((got.serverless.weight, got.provisioned.weight), (0, 100));
+    store.write(&got, 25, 100).await.expect("written");
+    // THEN the next read, again page by page, sees the new weights
+    let again = store.read().await.expect("read again");
+    assert_eq!(
+        (again.serverless.weight, again.provisioned.weight),
+        (25, 100)
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulator; run by scripts/test"]
 async fn writes_both_weights_in_one_change_batch_keeping_ttl_and_targets() {
     let r53 = client().await;
     let (zone_id, record) = zone_with_pair(&r53).await;

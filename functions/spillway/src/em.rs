@@ -129,7 +129,8 @@ fn parse_single(message: &str) -> Result<Sample, DocumentError> {
     .and_then(|()| de.end());
     match result {
         Ok(()) => fields.into_sample(),
-        Err(e) if e.to_string().starts_with(EARLY_STOP) => fields.into_sample(),
+        // The early stop is an error to serde; the flag, not the message, says it was ours.
+        Err(_) if fields.stopped_early => fields.into_sample(),
         Err(e) => Err(DocumentError::Json(e.to_string())),
     }
 }
@@ -142,6 +143,8 @@ struct Fields {
     resource_id: Option<Result<String, ()>>,
     timestamp: Option<Result<String, ()>>,
     cpu: Option<CpuTotal>,
+    /// Set when the reader stopped because every wanted field was read.
+    stopped_early: bool,
 }
 
 impl Fields {
@@ -449,6 +452,7 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
                 }
             }
             if self.stop_early && fields.complete() {
+                fields.stopped_early = true;
                 return Err(de::Error::custom(EARLY_STOP));
             }
         }

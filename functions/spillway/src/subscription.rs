@@ -104,6 +104,14 @@ pub fn decode_event(event: &[u8]) -> Result<LogBatch, DecodeError> {
     decode_data(&event.awslogs.data)
 }
 
+/// Decodes the Lambda event as the runtime hands it over (already parsed into a `Value`): the
+/// path the metrics function and the replay command take.
+pub fn decode_value(event: serde_json::Value) -> Result<LogBatch, DecodeError> {
+    let event: SubscriptionEvent =
+        serde_json::from_value(event).map_err(|e| DecodeError::Envelope(e.to_string()))?;
+    decode_data(&event.awslogs.data)
+}
+
 /// The most a batch may inflate to. A subscription delivers at most 1 MB of log events per
 /// invocation (Lambda's 6 MB payload limit bounds the compressed side); 16 MB leaves room and
 /// keeps a hostile input (replay reads any file) from exhausting memory.

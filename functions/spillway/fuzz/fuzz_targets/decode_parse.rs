@@ -12,8 +12,10 @@ fn check(samples: &[em::Sample]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    // As a whole Lambda event.
-    if let Ok(batch) = subscription::decode_event(data) {
+    // As a whole Lambda event, the way the runtime hands it to the function (a JSON value).
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data)
+        && let Ok(batch) = subscription::decode_value(value)
+    {
         let samples = pipeline::parse_batch(&batch, &mut pipeline::Report::default());
         check(&samples);
     }
