@@ -290,3 +290,7 @@ def test_the_records_are_deleted_before_anything_that_brings_the_weight_back(tem
     for rid in ("ProvisionedRecord", "ServerlessRecord"):
         depends = set(template["Resources"][rid]["DependsOn"])
         assert needed <= depends, f"{rid} is deleted after {needed - depends}"
+    # Never in parallel: were the provisioned record deleted and the serverless one refused,
+    # the name would send every read to the serverless reader.
+    assert "ProvisionedRecord" in template["Resources"]["ServerlessRecord"]["DependsOn"], \
+        "the serverless record is deleted first"
