@@ -624,8 +624,8 @@ pub(crate) mod tests {
         assert_eq!(rds.calls(), 1, "early refreshes are rate-limited");
     }
 
-    #[test]
-    fn when_new_replica_joins_should_be_found_by_the_early_refresh() {
+    /// A cache refreshed at t0 from RDS that knows the replica orders-r3 only from then on.
+    fn refreshed_before_a_new_replica() -> (FakeRds, TopologyCache, Instant) {
         let mut grown = snapshot();
         grown
             .instances
@@ -634,15 +634,25 @@ pub(crate) mod tests {
         let mut c = cache();
         let t0 = Instant::now();
         block_on(c.get(&rds, t0, &["orders-r1"])).unwrap();
+        (rds, c, t0)
+    }
+
+    fn is_provisioned_reader(t: &Topology, id: &str) -> bool {
+        matches!(
+            t.lookup(id, None),
+            Some(Placement::Member {
+                role: Role::ProvisionedReader,
+                ..
+            })
+        )
+    }
+
+    #[test]
+    fn when_new_replica_joins_should_be_found_by_the_early_refresh() {
+        let (rds, mut c, t0) = refreshed_before_a_new_replica();
         let t = block_on(c.get(&rds, t0 + secs(11), &["orders-r3"])).unwrap();
         assert!(
-            matches!(
-                t.lookup("orders-r3", None),
-                Some(Placement::Member {
-                    role: Role::ProvisionedReader,
-                    ..
-                })
-            ),
+            is_provisioned_reader(&t, "orders-r3"),
             "the new replica is a provisioned reader after the early refresh"
         );
     }
@@ -650,14 +660,7 @@ pub(crate) mod tests {
     #[test]
     fn when_a_new_replica_first_appears_inside_the_minimum_interval_should_refresh_once_allowed() {
         // GIVEN a refresh at t0, and RDS that knows orders-r3 from then on
-        let mut grown = snapshot();
-        grown
-            .instances
-            .push(instance("orders-r3", "orders", "db.r6g.large", "available"));
-        let rds = FakeRds::always(grown).then(Ok(snapshot()));
-        let mut c = cache();
-        let t0 = Instant::now();
-        block_on(c.get(&rds, t0, &["orders-r1"])).unwrap();
+        let (rds, mut c, t0) = refreshed_before_a_new_replica();
         // WHEN orders-r3's first batch comes 5 s later (inside the 10-s minimum), then at 30 s
         let early = block_on(c.get(&rds, t0 + secs(5), &["orders-r3"])).unwrap();
         assert_eq!(early.lookup("orders-r3", None), None, "not looked up yet");
@@ -669,13 +672,7 @@ pub(crate) mod tests {
             "one early refresh once the minimum interval allowed it"
         );
         assert!(
-            matches!(
-                t.lookup("orders-r3", None),
-                Some(Placement::Member {
-                    role: Role::ProvisionedReader,
-                    ..
-                })
-            ),
+            is_provisioned_reader(&t, "orders-r3"),
             "the new replica is measured 30 s after the refresh, not after the 60-s TTL"
         );
     }
