@@ -240,7 +240,8 @@ fn one_megabyte_event() -> (String, usize, usize) {
         .iter()
         .filter(|f| f.to_string_lossy().contains("orders-reader-1"))
     {
-        let batch = spillway::subscription::decode_event(&std::fs::read(f).unwrap()).unwrap();
+        let batch =
+            spillway::metrics::subscription::decode_event(&std::fs::read(f).unwrap()).unwrap();
         for e in batch.log_events {
             if bytes + e.message.len() > 1_000_000 {
                 break 'fill;
@@ -250,7 +251,7 @@ fn one_megabyte_event() -> (String, usize, usize) {
         }
     }
     let n = events.len();
-    let event = spillway::subscription::encode_event(&json!({
+    let event = spillway::metrics::subscription::encode_event(&json!({
         "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "RDSOSMetrics",
         "logStream": "db-bench", "subscriptionFilters": ["spillway"], "logEvents": events
     }));

@@ -2,7 +2,7 @@
 //! `template.yaml` sets (README, "Configuration (metrics function)").
 
 use spillway::config::{self, ConfigError};
-use spillway::topology::CacheSettings;
+use spillway::metrics::topology::CacheSettings;
 
 /// Configuration of the metrics function.
 #[derive(Debug, Clone, PartialEq, Eq)]

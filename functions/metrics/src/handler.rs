@@ -12,9 +12,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
-use spillway::pipeline::{Pipeline, PipelineError, Report};
-use spillway::subscription;
-use spillway::topology::TopologySource;
+use spillway::metrics::pipeline::{Pipeline, PipelineError, Report};
+use spillway::metrics::subscription;
+use spillway::metrics::topology::TopologySource;
 use tokio::sync::Mutex;
 
 /// What the handler needs, built once per container.
@@ -130,7 +130,7 @@ pub async fn handle<S: TopologySource>(
 mod tests {
     use super::*;
     use serde_json::{Value, json};
-    use spillway::topology::{CacheSettings, RdsSnapshot, SourceError, TopologyCache};
+    use spillway::metrics::topology::{CacheSettings, RdsSnapshot, SourceError, TopologyCache};
     use std::path::{Path, PathBuf};
 
     /// 2026-11-22T10:05:00Z: a few minutes after the sample events.

@@ -6,8 +6,8 @@ mod handler;
 
 use config::MetricsConfig;
 use lambda_runtime::{run, service_fn};
-use spillway::pipeline::Pipeline;
-use spillway::topology::TopologyCache;
+use spillway::metrics::pipeline::Pipeline;
+use spillway::metrics::topology::TopologyCache;
 use spillway_aws::rds::Rds;
 
 #[tokio::main]

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use spillway::subscription::{self, DecodeError, LogBatch, LogRecord};
+use spillway::metrics::subscription::{self, DecodeError, LogBatch, LogRecord};
 
 /// A file that could not be read as a whole.
 #[derive(Debug, thiserror::Error)]

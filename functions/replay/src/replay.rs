@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::ProgressBar;
-use spillway::pipeline::{Emitted, Pipeline, PipelineError, Report};
-use spillway::subscription::LogBatch;
-use spillway::topology::{CacheSettings, RdsSnapshot, TopologyCache, TopologySource};
+use spillway::metrics::pipeline::{Emitted, Pipeline, PipelineError, Report};
+use spillway::metrics::subscription::LogBatch;
+use spillway::metrics::topology::{CacheSettings, RdsSnapshot, TopologyCache, TopologySource};
 
 use crate::ReplayError;
 use crate::inputs;
@@ -153,11 +153,11 @@ impl<'a> Replay<'a> {
             })?;
             // Quietly: the replay pass that follows logs each rejected document once.
             for batch in inputs::parse(&text).into_iter().flatten() {
-                if batch.kind() != Some(spillway::subscription::MessageType::Data) {
+                if batch.kind() != Some(spillway::metrics::subscription::MessageType::Data) {
                     continue;
                 }
                 for event in &batch.log_events {
-                    let times = spillway::em::parse_message(&event.message)
+                    let times = spillway::metrics::em::parse_message(&event.message)
                         .into_iter()
                         .flatten()
                         .map(|s| s.timestamp_ms);

@@ -4,8 +4,8 @@
 use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use spillway::pipeline::Report;
-use spillway::topology::Role;
+use spillway::metrics::pipeline::Report;
+use spillway::metrics::topology::Role;
 
 use crate::replay::Replay;
 

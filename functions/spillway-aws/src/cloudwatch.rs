@@ -5,7 +5,7 @@
 use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
-use spillway::pipeline::{CLUSTER_DIMENSION, CPU_METRIC, Emitted, ROLE_DIMENSION};
+use spillway::metrics::pipeline::{CLUSTER_DIMENSION, CPU_METRIC, Emitted, ROLE_DIMENSION};
 
 /// Data points per PutMetricData request (the API takes up to 1,000 and 1 MB).
 pub const BATCH: usize = 500;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::Filter;
-use spillway::topology::{
+use spillway::metrics::topology::{
     ClusterDescription, ClusterMember, InstanceDescription, RdsSnapshot, SourceError,
     TopologySource,
 };
@@ -119,11 +119,11 @@ impl TopologySource for Rds {
 }
 
 /// The serverless reader's status, for the weight-step guard.
-impl spillway::shift::InstanceStatus for Rds {
+impl spillway::shifting::shift::InstanceStatus for Rds {
     async fn status(
         &self,
         instance_id: &str,
-    ) -> Result<Option<String>, spillway::shift::StoreError> {
+    ) -> Result<Option<String>, spillway::shifting::shift::StoreError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         match self
             .client
@@ -147,9 +147,9 @@ impl spillway::shift::InstanceStatus for Rds {
                 let message = describe("DescribeDBInstances", &e);
                 Err(
                     if crate::is_throttling(e.as_service_error().and_then(|s| s.code())) {
-                        spillway::shift::StoreError::Throttled(message)
+                        spillway::shifting::shift::StoreError::Throttled(message)
                     } else {
-                        spillway::shift::StoreError::Other(message)
+                        spillway::shifting::shift::StoreError::Other(message)
                     },
                 )
             }

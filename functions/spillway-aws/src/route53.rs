@@ -11,7 +11,7 @@ use aws_sdk_route53::error::ProvideErrorMetadata;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
-use spillway::shift::{StoreError, WeightedPair, WeightedPairStore, WeightedRecord};
+use spillway::shifting::shift::{StoreError, WeightedPair, WeightedPairStore, WeightedRecord};
 
 /// Where the pair lives.
 #[derive(Debug, Clone)]

@@ -4,8 +4,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use spillway::pipeline::Emitted;
-use spillway::topology::{Placement, Role, SourceError, Topology, TopologySource};
+use spillway::metrics::pipeline::Emitted;
+use spillway::metrics::topology::{Placement, Role, SourceError, Topology, TopologySource};
 use spillway_aws::rds::Rds;
 
 const NEEDS_EMULATOR: &str =

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, HostedZoneConfig, ResourceRecord, ResourceRecordSet, RrType,
 };
-use spillway::shift::{InstanceStatus, StoreError, WeightedPairStore};
+use spillway::shifting::shift::{InstanceStatus, StoreError, WeightedPairStore};
 use spillway_aws::route53::{PairLocation, Route53Pair};
 
 async fn client() -> aws_sdk_route53::Client {

@@ -19,9 +19,9 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use spillway::pipeline::{self, Report};
-use spillway::subscription::{self, LogBatch};
-use spillway::topology::{
+use spillway::metrics::pipeline::{self, Report};
+use spillway::metrics::subscription::{self, LogBatch};
+use spillway::metrics::topology::{
     ClusterDescription, ClusterMember, InstanceDescription, RdsSnapshot, Topology,
 };
 

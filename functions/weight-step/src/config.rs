@@ -3,7 +3,7 @@
 //! step and the Route 53 adapter take as they are.
 
 use spillway::config::{self, ConfigError};
-use spillway::shift::ShiftSettings;
+use spillway::shifting::shift::ShiftSettings;
 use spillway_aws::route53::PairLocation;
 
 /// Configuration of the weight-step function.
@@ -42,18 +42,23 @@ impl ShiftConfig {
         let step = number("WEIGHT_STEP", 25)?;
         let max = number("MAX_SERVERLESS_WEIGHT", 100)?;
         let provisioned = number("PROVISIONED_WEIGHT", 100)?;
-        let policy = spillway::weights::WeightPolicy::new(step, max, provisioned).map_err(|e| {
-            let (name, value) = match e {
-                spillway::weights::PolicyError::Step(v) => ("WEIGHT_STEP", v),
-                spillway::weights::PolicyError::MaxServerless(v) => ("MAX_SERVERLESS_WEIGHT", v),
-                spillway::weights::PolicyError::Provisioned(v) => ("PROVISIONED_WEIGHT", v),
-            };
-            ConfigError::Invalid {
-                name,
-                value: value.to_string(),
-                expected: "step 1–255, maximum 0–255, provisioned 1–255 (never 0)",
-            }
-        })?;
+        let policy = spillway::shifting::weights::WeightPolicy::new(step, max, provisioned)
+            .map_err(|e| {
+                let (name, value) = match e {
+                    spillway::shifting::weights::PolicyError::Step(v) => ("WEIGHT_STEP", v),
+                    spillway::shifting::weights::PolicyError::MaxServerless(v) => {
+                        ("MAX_SERVERLESS_WEIGHT", v)
+                    }
+                    spillway::shifting::weights::PolicyError::Provisioned(v) => {
+                        ("PROVISIONED_WEIGHT", v)
+                    }
+                };
+                ConfigError::Invalid {
+                    name,
+                    value: value.to_string(),
+                    expected: "step 1–255, maximum 0–255, provisioned 1–255 (never 0)",
+                }
+            })?;
         let dry_run = match or("DRY_RUN", "false").to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" => true,
             "false" | "0" | "no" => false,

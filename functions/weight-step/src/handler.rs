@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::ShiftConfig;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use spillway::emf::{self, Document, Metric, Unit};
-use spillway::shift::{
+use spillway::metrics::emf::{self, Document, Metric, Unit};
+use spillway::shifting::shift::{
     self, InstanceStatus, ShiftError, StepOutcome, StepRequest, StoreError, WeightedPairStore,
 };
 
@@ -102,8 +102,8 @@ pub async fn handle<S: WeightedPairStore, I: InstanceStatus>(
             }
         };
     let (alarm, way) = match outcome.direction {
-        spillway::weights::Direction::Up => ("high-CPU", "up"),
-        spillway::weights::Direction::Down => ("low-CPU", "down"),
+        spillway::shifting::weights::Direction::Up => ("high-CPU", "up"),
+        spillway::shifting::weights::Direction::Down => ("low-CPU", "down"),
     };
     let what = if outcome.changed {
         "why traffic moved"
@@ -169,7 +169,7 @@ fn write_metrics<S, I>(
 mod tests {
     use super::*;
     use serde_json::{Value, json};
-    use spillway::shift::{WeightedPair, WeightedRecord};
+    use spillway::shifting::shift::{WeightedPair, WeightedRecord};
     use std::sync::Mutex;
 
     struct Zone(Mutex<(u16, u16)>);

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spillway::{em, pipeline, subscription};
+use spillway::metrics::{em, pipeline, subscription};
 
 fn check(samples: &[em::Sample]) {
     for s in samples {

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
-use crate::em::{self, Sample};
-use crate::emf::{self, Document, Metric, Unit, Window};
-use crate::subscription::{LogBatch, MessageType};
-use crate::topology::{
+use crate::metrics::em::{self, Sample};
+use crate::metrics::emf::{self, Document, Metric, Unit, Window};
+use crate::metrics::subscription::{LogBatch, MessageType};
+use crate::metrics::topology::{
     Placement, Role, Topology, TopologyCache, TopologySource, TopologyUnavailable,
 };
 
@@ -263,9 +263,9 @@ pub enum PipelineError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::subscription::LogRecord;
-    use crate::topology::tests::{FakeRds, snapshot};
-    use crate::topology::{CacheSettings, TopologyCache};
+    use crate::metrics::subscription::LogRecord;
+    use crate::metrics::topology::tests::{FakeRds, snapshot};
+    use crate::metrics::topology::{CacheSettings, TopologyCache};
     use serde_json::{Value, json};
 
     const NOW_MS: i64 = 1_795_341_700_000; // 2026-11-22T10:01:40Z

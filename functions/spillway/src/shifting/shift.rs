@@ -1,5 +1,5 @@
 //! One weight step, safely: read the weighted pair, check the guards, compute the next
-//! weights ([`crate::weights`]), write both records in one change batch.
+//! weights ([`crate::shifting::weights`]), write both records in one change batch.
 //!
 //! AWS is behind two small traits — "read/write the weighted pair" and "the serverless reader's
 //! status" — implemented over Route 53 and RDS in `spillway-aws` and by fakes in tests.
@@ -16,7 +16,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use crate::weights::{self, Direction, WeightPolicy};
+use crate::shifting::weights::{self, Direction, WeightPolicy};
 
 /// One weighted CNAME record, complete (an UPSERT or CREATE must repeat every field).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,6 @@
+//! The what-if model: how Spillway, its alarms and the cluster would behave under a load, at
+//! 1-second resolution, calling the same decision code as the functions.
+//!
+//! - [`alarm`]: CloudWatch metric-alarm evaluation with its documented missing-data semantics.
+
+pub mod alarm;
