@@ -132,6 +132,68 @@ impl AlarmRule {
     }
 }
 
+/// One metric sample as the alarm will see it: stamped `at` (the EMF `Timestamp`, seconds),
+/// visible to the alarm from `visible` on (after the delivery delay), with its value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub at: i64,
+    pub visible: i64,
+    pub value: f64,
+}
+
+/// The datapoints of the `count` complete periods that end at `now` (oldest first): each the
+/// average of the samples stamped inside it that are visible at `now` (`Statistic: Average`),
+/// `None` when none are. `samples` must be sorted by `at`.
+pub fn datapoints(samples: &[Sample], period: i64, count: usize, now: i64) -> Vec<Option<f64>> {
+    let end = now - now.rem_euclid(period);
+    let start = end - period * count as i64;
+    let mut sums = vec![(0.0, 0u32); count];
+    let first = samples.partition_point(|s| s.at < start);
+    for s in samples[first..].iter().take_while(|s| s.at < end) {
+        if s.visible <= now {
+            let slot = &mut sums[((s.at - start) / period) as usize];
+            slot.0 += s.value;
+            slot.1 += 1;
+        }
+    }
+    sums.into_iter()
+        .map(|(sum, n)| (n > 0).then(|| sum / f64::from(n)))
+        .collect()
+}
+
+/// How often CloudWatch evaluates an alarm of this period: every 10 s for 10-, 20- and 30-s
+/// periods, every minute for longer ones (CloudWatch guide, "Alarm evaluation").
+pub fn evaluation_interval(period: i64) -> i64 {
+    if period < 60 { 10 } else { 60 }
+}
+
+/// The alarm's state at every evaluation from `from` to `to` (seconds), starting in
+/// `INSUFFICIENT_DATA`, as `(time, state)` for each evaluation that changed it.
+pub fn transitions(
+    rule: &AlarmRule,
+    period: i64,
+    samples: &[Sample],
+    from: i64,
+    to: i64,
+) -> Vec<(i64, AlarmState)> {
+    let every = evaluation_interval(period);
+    let mut state = AlarmState::InsufficientData;
+    let mut out = Vec::new();
+    let mut t = from + (every - from.rem_euclid(every)) % every;
+    while t <= to {
+        let next = rule.evaluate(
+            &datapoints(samples, period, rule.evaluation_range(), t),
+            state,
+        );
+        if next != state {
+            out.push((t, next));
+            state = next;
+        }
+        t += every;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,5 +316,100 @@ mod tests {
             AlarmState::Alarm
         );
         assert_eq!(low.evaluation_range(), 5);
+    }
+
+    /// One sample a second from `from` to `to` (exclusive), `value(t)`, visible `delay` later.
+    fn series(from: i64, to: i64, delay: i64, value: impl Fn(i64) -> f64) -> Vec<Sample> {
+        (from..to)
+            .map(|t| Sample {
+                at: t,
+                visible: t + delay,
+                value: value(t),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn when_samples_arrive_late_should_average_only_what_is_visible() {
+        let samples = series(0, 30, 5, |t| t as f64);
+        // At t=30 the periods [0,10), [10,20), [20,30): the last one's samples stamped after 25
+        // are not visible yet (a sample stamped 25 is visible from 30 on).
+        assert_eq!(
+            datapoints(&samples, 10, 3, 30),
+            vec![Some(4.5), Some(14.5), Some(22.5)]
+        );
+        assert_eq!(
+            datapoints(&samples, 10, 1, 14),
+            vec![Some(4.5)],
+            "the complete period"
+        );
+        let gap = series(0, 10, 20, |_| 1.0);
+        assert_eq!(
+            datapoints(&gap, 10, 2, 19),
+            vec![None, None],
+            "nothing visible before 20 s"
+        );
+        assert_eq!(
+            datapoints(&gap, 10, 2, 20),
+            vec![Some(1.0), None],
+            "the first sample from 20 s on"
+        );
+    }
+
+    #[test]
+    fn when_one_bucket_dips_during_the_spike_2_of_3_should_fire_before_2_of_2() {
+        // GIVEN CPU that jumps from 20 % to 95 % at t=100 with one 10-s dip to 60 % (a noisy
+        // load, or a bucket still filling), each sample visible 12 s after its time (the
+        // delivery path: Enhanced Monitoring, Logs, Lambda, EMF extraction)
+        let cpu = |t: i64| match t {
+            ..100 => 20.0,
+            110..120 => 60.0,
+            _ => 95.0,
+        };
+        let samples = series(0, 400, 12, cpu);
+        let fired = |m: usize, n: usize, treat: TreatMissingData| {
+            let rule = AlarmRule {
+                evaluation_periods: n,
+                ..rule(m, treat)
+            };
+            transitions(&rule, 10, &samples, 0, 400)
+                .into_iter()
+                .find(|(_, s)| *s == AlarmState::Alarm)
+                .map(|(t, _)| t)
+                .expect("fires")
+        };
+        let m_of_n = fired(2, 3, TreatMissingData::Missing);
+        let n_of_n = fired(2, 2, TreatMissingData::NotBreaching);
+        // THEN 2 of 3 tolerates the one bucket and fires a period earlier than 2 of 2
+        assert_eq!(
+            (m_of_n, n_of_n),
+            (140, 150),
+            "2 of 3 at {m_of_n} s, 2 of 2 at {n_of_n} s"
+        );
+        assert_eq!(evaluation_interval(10), 10);
+        assert_eq!(evaluation_interval(60), 60);
+    }
+
+    #[test]
+    fn when_the_newest_buckets_are_still_empty_the_range_reaches_back_to_real_points() {
+        // Samples visible 25 s late: the two newest buckets are empty at every evaluation, and
+        // the evaluation uses older real points instead of counting them as anything.
+        let samples = series(0, 300, 25, |t| if t < 100 { 20.0 } else { 95.0 });
+        let rule = AlarmRule {
+            evaluation_periods: 3,
+            ..rule(2, TreatMissingData::Missing)
+        };
+        let t = transitions(&rule, 10, &samples, 0, 300);
+        assert_eq!(
+            t.first(),
+            Some(&(30, AlarmState::Ok)),
+            "data from the start: OK"
+        );
+        let alarm = t
+            .iter()
+            .find(|(_, s)| *s == AlarmState::Alarm)
+            .expect("fires")
+            .0;
+        assert_eq!(alarm, 140, "two breaching buckets visible by 140 s: {t:?}");
     }
 }

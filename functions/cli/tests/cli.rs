@@ -1,4 +1,4 @@
-//! The replay command as a user runs it, offline (topology from a file): no emulator needed.
+//! `spillway replay` as a user runs it, offline (topology from a file): no emulator needed.
 
 use std::path::Path;
 use std::process::Command;
@@ -9,7 +9,8 @@ fn events() -> std::path::PathBuf {
 
 /// The stderr lines of one offline replay of `file` with `-v`, plus `extra` flags.
 fn rejection_lines(file: &str, extra: &[&str]) -> Vec<String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_spillway-replay"))
+    let out = Command::new(env!("CARGO_BIN_EXE_spillway"))
+        .arg("replay")
         .arg("--topology")
         .arg(events().join("spike/topology.json"))
         .arg("-v")

@@ -1,5 +1,7 @@
-//! `spillway-replay`: feeds recorded RDSOSMetrics log batches through the same pipeline as the
-//! metrics Lambda and prints the EMF lines on stdout; a summary and progress go to stderr.
+//! `spillway`: the operator's command, one subcommand per task, the way `aws` and `sam` work.
+//!
+//! - `spillway replay`: feeds recorded RDSOSMetrics log batches through the same pipeline as the
+//!   metrics Lambda and prints the EMF lines on stdout; a summary and progress go to stderr.
 
 mod inputs;
 mod replay;
@@ -10,20 +12,33 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use spillway::config;
 use spillway_aws::rds::Rds;
 
 use replay::{Replay, pipeline, read_topology};
 use terminal::{init_logs, print_summary, progress_bar};
 
-/// Replay recorded RDSOSMetrics log batches through Spillway's metrics pipeline.
-///
-/// INPUT is a subscription event file (as in events/), a JSON-lines file of them, a directory of
-/// either (walked recursively), or a CloudWatch Logs export (the JSON output of
-/// `aws logs filter-log-events --log-group-name RDSOSMetrics`).
+/// Spillway's operator command.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(name = "spillway", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay recorded RDSOSMetrics log batches through Spillway's metrics pipeline.
+    ///
+    /// INPUT is a subscription event file (as in events/), a JSON-lines file of them, a
+    /// directory of either (walked recursively), or a CloudWatch Logs export (the JSON output of
+    /// `aws logs filter-log-events --log-group-name RDSOSMetrics`).
+    Replay(Args),
+}
+
+/// The arguments of `spillway replay`.
+#[derive(Debug, clap::Args)]
 struct Args {
     /// Files or directories to replay, in order.
     #[arg(required = true, value_name = "INPUT")]
@@ -99,13 +114,14 @@ impl ReplayError {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(args).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("spillway-replay: {e}");
-            ExitCode::from(e.exit_code())
-        }
+    match Cli::parse().command {
+        Command::Replay(args) => match run(args).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("spillway replay: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        },
     }
 }
 

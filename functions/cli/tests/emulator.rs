@@ -68,7 +68,8 @@ async fn replay_with_live_topology_and_publish_backfills_every_sample() {
             % 1_000_000_000
     );
 
-    let output = Command::new(env!("CARGO_BIN_EXE_spillway-replay"))
+    let output = Command::new(env!("CARGO_BIN_EXE_spillway"))
+        .arg("replay")
         .args([
             "--clusters",
             "orders",
@@ -80,7 +81,7 @@ async fn replay_with_live_topology_and_publish_backfills_every_sample() {
         .arg(events().join("spike/batches"))
         .arg(events().join("metrics-corrupt-payload.json"))
         .output()
-        .expect("spillway-replay runs");
+        .expect("spillway replay runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
@@ -133,12 +134,13 @@ async fn replay_with_live_topology_and_publish_backfills_every_sample() {
 
 #[test]
 fn replay_offline_names_a_missing_input_and_fails() {
-    let output = Command::new(env!("CARGO_BIN_EXE_spillway-replay"))
+    let output = Command::new(env!("CARGO_BIN_EXE_spillway"))
+        .arg("replay")
         .args(["--topology"])
         .arg(events().join("spike/topology.json"))
         .arg("/nonexistent/batches")
         .output()
-        .expect("spillway-replay runs");
+        .expect("spillway replay runs");
     assert_eq!(output.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&output.stderr)
@@ -150,13 +152,14 @@ fn replay_offline_names_a_missing_input_and_fails() {
 
 #[test]
 fn replay_offline_of_the_spike_emits_every_sample_without_network() {
-    let output = Command::new(env!("CARGO_BIN_EXE_spillway-replay"))
+    let output = Command::new(env!("CARGO_BIN_EXE_spillway"))
+        .arg("replay")
         .env_remove("AWS_ENDPOINT_URL")
         .args(["--topology"])
         .arg(events().join("spike/topology.json"))
         .arg(events().join("spike/batches"))
         .output()
-        .expect("spillway-replay runs");
+        .expect("spillway replay runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 960);
