@@ -1,6 +1,8 @@
 //! The what-if model: how Spillway, its alarms and the cluster would behave under a load, at
 //! 1-second resolution, calling the same decision code as the functions.
 //!
-//! - [`alarm`]: CloudWatch metric-alarm evaluation with its documented missing-data semantics.
+//! - [`alarm`]: CloudWatch metric-alarm evaluation with its documented missing-data semantics;
+//! - [`clients`]: how far a weight change moves the clients' connection pools, second by second.
 
 pub mod alarm;
+pub mod clients;
