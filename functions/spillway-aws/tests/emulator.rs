@@ -11,12 +11,15 @@ use spillway_aws::rds::Rds;
 const NEEDS_EMULATOR: &str =
     "AWS_ENDPOINT_URL must point at the local emulator (scripts/test sets it)";
 
+/// A name no other test of this run (tests run in parallel) or earlier run shares.
 fn unique(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("{prefix}-{}", nanos % 1_000_000_000)
+    format!("{prefix}-{}-{n}", nanos % 1_000_000_000)
 }
 
 async fn clients() -> (aws_sdk_rds::Client, aws_sdk_cloudwatch::Client) {

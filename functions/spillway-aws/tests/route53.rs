@@ -17,12 +17,17 @@ async fn client() -> aws_sdk_route53::Client {
     aws_sdk_route53::Client::new(&spillway_aws::sdk_config().await)
 }
 
+/// A name part no other test of this run (tests run in parallel) or earlier run shares: the
+/// clock alone collided once two tests asked within the same tick.
 fn unique() -> u128 {
-    SystemTime::now()
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos()
-        % 1_000_000_000
+        % 1_000_000_000;
+    nanos * 1000 + u128::from(n)
 }
 
 fn weighted(name: &str, set: &str, weight: i64, target: &str) -> ResourceRecordSet {
