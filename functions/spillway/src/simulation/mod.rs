@@ -2,7 +2,10 @@
 //! 1-second resolution, calling the same decision code as the functions.
 //!
 //! - [`alarm`]: CloudWatch metric-alarm evaluation with its documented missing-data semantics;
-//! - [`clients`]: how far a weight change moves the clients' connection pools, second by second.
+//! - [`clients`]: how far a weight change moves the clients' connection pools, second by second;
+//! - [`load`]: a synthetic spike, the provisioned readers and booting replicas, the Serverless v2
+//!   reader's capacity.
 
 pub mod alarm;
 pub mod clients;
+pub mod load;
