@@ -2,10 +2,12 @@
 //! 1-second resolution, calling the same decision code as the functions.
 //!
 //! - [`alarm`]: CloudWatch metric-alarm evaluation with its documented missing-data semantics;
+//! - [`autoscaling`]: Application Auto Scaling target tracking on the provisioned readers' CPU;
 //! - [`clients`]: how far a weight change moves the clients' connection pools, second by second;
 //! - [`load`]: a synthetic spike, the provisioned readers and booting replicas, the Serverless v2
 //!   reader's capacity.
 
 pub mod alarm;
+pub mod autoscaling;
 pub mod clients;
 pub mod load;
