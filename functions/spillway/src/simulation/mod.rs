@@ -5,9 +5,12 @@
 //! - [`autoscaling`]: Application Auto Scaling target tracking on the provisioned readers' CPU;
 //! - [`clients`]: how far a weight change moves the clients' connection pools, second by second;
 //! - [`load`]: a synthetic spike, the provisioned readers and booting replicas, the Serverless v2
-//!   reader's capacity.
+//!   reader's capacity;
+//! - [`loops`]: the scale-up and scale-down loops as the state machines run them, stepping with
+//!   the weight-step function's own arithmetic.
 
 pub mod alarm;
 pub mod autoscaling;
 pub mod clients;
 pub mod load;
+pub mod loops;
