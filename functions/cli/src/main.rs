@@ -1,10 +1,12 @@
 //! `spillway`: the operator's command, one subcommand per task, the way `aws` and `sam` work.
 //!
 //! - `spillway replay`: feeds recorded RDSOSMetrics log batches through the same pipeline as the
-//!   metrics Lambda and prints the EMF lines on stdout; a summary and progress go to stderr.
+//!   metrics Lambda and prints the EMF lines on stdout; a summary and progress go to stderr;
+//! - `spillway simulate`: a what-if run of a spike, with and without Spillway.
 
 mod inputs;
 mod replay;
+mod simulate;
 mod terminal;
 
 use std::io::Write;
@@ -35,6 +37,8 @@ enum Command {
     /// directory of either (walked recursively), or a CloudWatch Logs export (the JSON output of
     /// `aws logs filter-log-events --log-group-name RDSOSMetrics`).
     Replay(Args),
+    /// Simulate a spike against a configuration, with and without Spillway.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// The arguments of `spillway replay`.
@@ -122,6 +126,7 @@ async fn main() -> ExitCode {
                 ExitCode::from(e.exit_code())
             }
         },
+        Command::Simulate(args) => simulate::run(&args),
     }
 }
 

@@ -42,3 +42,45 @@ fn when_shifting_to_now_each_rejected_document_is_logged_once() {
         shifted.join("\n")
     );
 }
+
+fn simulate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_spillway"))
+        .arg("simulate")
+        .args(args)
+        .output()
+        .expect("spillway simulate runs")
+}
+
+#[test]
+fn simulate_prints_both_runs_and_json_for_scripts() {
+    let table = simulate(&[]);
+    assert!(table.status.success(), "{table:?}");
+    let text = String::from_utf8(table.stdout).expect("UTF-8");
+    assert!(
+        text.contains("with Spillway") && text.contains("auto scaling only"),
+        "{text}"
+    );
+    let json = simulate(&["--json", "--duration", "600"]);
+    assert!(json.status.success(), "{json:?}");
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON document");
+    assert_eq!(v["timeline"].as_array().map(Vec::len), Some(600));
+    assert!(
+        v["spillway"]["onset_to_first_shift"].as_u64().is_some(),
+        "the spill starts: {}",
+        v["spillway"]
+    );
+    assert!(
+        v["baseline"]["onset_to_first_shift"].is_null(),
+        "the baseline never shifts"
+    );
+}
+
+#[test]
+fn simulate_refuses_an_unsafe_policy_with_exit_2() {
+    let out = simulate(&["--weight-step", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("step must be 1 to 255"),
+        "{out:?}"
+    );
+}

@@ -7,10 +7,13 @@
 //! - [`load`]: a synthetic spike, the provisioned readers and booting replicas, the Serverless v2
 //!   reader's capacity;
 //! - [`loops`]: the scale-up and scale-down loops as the state machines run them, stepping with
-//!   the weight-step function's own arithmetic.
+//!   the weight-step function's own arithmetic;
+//! - [`scenario`]: one run wiring them as the deployment does, with the auto-scaling-only
+//!   baseline on the same spike, and its summary.
 
 pub mod alarm;
 pub mod autoscaling;
 pub mod clients;
 pub mod load;
 pub mod loops;
+pub mod scenario;

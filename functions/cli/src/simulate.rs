@@ -1,0 +1,140 @@
+//! `spillway simulate`: one what-if run of a synthetic spike against a configuration, with the
+//! auto-scaling-only baseline on the same spike (`spillway::simulation::scenario`). Prints the
+//! summary as a table, or the whole run as JSON with `--json`.
+//!
+//! First version: the synthetic spike and the main knobs; pictures, sweeps, recorded load and
+//! parameters from a deployed stack are still to come (issue 9).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use spillway::simulation::scenario::{self, Scenario, Summary};
+
+/// The arguments of `spillway simulate` (defaults: the template's parameters and the
+/// simulator's, README "The simulator").
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Provisioned readers in service at the start.
+    #[arg(long, default_value_t = 2)]
+    readers: u32,
+    /// Demand at rest, in reader-percent (100 = one reader at 100 % CPU).
+    #[arg(long, default_value_t = 90.0)]
+    baseline: f64,
+    /// The spike's peak, as a multiple of the baseline.
+    #[arg(long, default_value_t = 2.4)]
+    multiplier: f64,
+    /// Seconds of the run before the spike starts.
+    #[arg(long, default_value_t = 60)]
+    onset: u32,
+    /// Seconds from the onset to the peak.
+    #[arg(long, default_value_t = 10)]
+    ramp: u32,
+    /// Seconds at the peak.
+    #[arg(long, default_value_t = 900)]
+    hold: u32,
+    /// Seconds of the run.
+    #[arg(long, default_value_t = 1800)]
+    duration: u32,
+    /// Seconds a new replica needs to come up.
+    #[arg(long, default_value_t = 420)]
+    boot_seconds: u32,
+    /// Sample time to alarm visibility, seconds.
+    #[arg(long, default_value_t = 6)]
+    metric_delay: u32,
+    /// The high alarm's threshold (HighCpuThreshold).
+    #[arg(long, default_value_t = 70.0)]
+    high_cpu_threshold: f64,
+    /// WeightStep.
+    #[arg(long, default_value_t = 25)]
+    weight_step: u16,
+    /// AlarmCycleSeconds.
+    #[arg(long, default_value_t = 20)]
+    alarm_cycle_seconds: u32,
+    /// The clients' pool maximum connection lifetime, seconds.
+    #[arg(long, default_value_t = 120)]
+    max_lifetime: u32,
+    /// Print the whole run (both timelines) as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &SimulateArgs) -> ExitCode {
+    let mut sc = Scenario::default();
+    sc.readers = args.readers;
+    sc.spike.baseline = args.baseline;
+    sc.spike.multiplier = args.multiplier;
+    sc.spike.onset = args.onset;
+    sc.spike.ramp = args.ramp;
+    sc.spike.hold = args.hold;
+    sc.duration = args.duration;
+    sc.boot_seconds = args.boot_seconds;
+    sc.metric_delay = args.metric_delay;
+    sc.high.threshold = args.high_cpu_threshold;
+    sc.weight_step = args.weight_step;
+    sc.loops.alarm_cycle = args.alarm_cycle_seconds;
+    sc.clients.max_lifetime = args.max_lifetime;
+    let outcome = match scenario::run(&sc) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("spillway simulate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let written = if args.json {
+        serde_json::to_writer(&mut out, &outcome)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        print_table(&mut out, &outcome.spillway, &outcome.baseline)
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        // A reader that stopped early (`| head`) is not an error of the simulation.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("spillway simulate: writing the result failed: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn print_table(out: &mut impl Write, with: &Summary, without: &Summary) -> std::io::Result<()> {
+    let secs = |v: Option<u32>| v.map_or("never".to_owned(), |s| format!("{s} s"));
+    writeln!(
+        out,
+        "{:<40} {:>14} {:>18}",
+        "", "with Spillway", "auto scaling only"
+    )?;
+    writeln!(
+        out,
+        "{:<40} {:>14} {:>18}",
+        "onset to the first weight change",
+        secs(with.onset_to_first_shift),
+        secs(without.onset_to_first_shift)
+    )?;
+    writeln!(
+        out,
+        "{:<40} {:>12.1} % {:>16.1} %",
+        "peak provisioned-reader CPU", with.peak_provisioned_cpu, without.peak_provisioned_cpu
+    )?;
+    writeln!(
+        out,
+        "{:<40} {:>12} s {:>16} s",
+        "time above the high threshold", with.seconds_above_high, without.seconds_above_high
+    )?;
+    writeln!(
+        out,
+        "{:<40} {:>14} {:>18}",
+        "onset to the first added replica",
+        secs(with.onset_to_replicas),
+        secs(without.onset_to_replicas)
+    )?;
+    writeln!(
+        out,
+        "{:<40} {:>12.1} % {:>16.1} %",
+        "largest share of connections moved",
+        with.max_pool_share * 100.0,
+        without.max_pool_share * 100.0
+    )
+}

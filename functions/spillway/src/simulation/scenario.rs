@@ -1,0 +1,267 @@
+//! One what-if run: a spike against a configuration, second by second, with every piece of the
+//! model wired as the deployment wires it — load → readers → 1-second samples delivered late →
+//! the two alarms → the loops → the weights → the clients' pools — and Application Auto Scaling
+//! adding replicas on the same samples. [`run`] also runs the baseline (auto scaling alone) on
+//! the same spike, so the summary can say what the spill changed.
+
+use serde::{Deserialize, Serialize};
+
+use super::alarm::{self, AlarmRule, AlarmState, Comparison, Sample, TreatMissingData};
+use super::autoscaling::{TargetTracking, TargetTrackingSettings};
+use super::clients::{ClientSettings, Pool};
+use super::load::{ProvisionedReaders, ServerlessReader, ServerlessSettings, Spike};
+use super::loops::{LoopSettings, Loops};
+use crate::shifting::weights::WeightPolicy;
+
+/// Everything a run needs; defaults are the template's and the README's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    pub spike: Spike,
+    pub duration: u32,
+    pub readers: u32,
+    pub boot_seconds: u32,
+    pub serverless: ServerlessSettings,
+    pub clients: ClientSettings,
+    /// Sample time → visible to the alarm (Enhanced Monitoring, Logs, Lambda, EMF), seconds.
+    pub metric_delay: u32,
+    pub high: AlarmRule,
+    pub low: AlarmRule,
+    pub alarm_period: u32,
+    pub loops: LoopSettings,
+    pub weight_step: u16,
+    pub max_serverless_weight: u16,
+    pub provisioned_weight: u16,
+    /// `None`: no Application Auto Scaling.
+    pub autoscaling: Option<TargetTrackingSettings>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        let alarm = |threshold, comparison, n, m| AlarmRule {
+            threshold,
+            comparison,
+            evaluation_periods: n,
+            datapoints_to_alarm: m,
+            treat_missing_data: TreatMissingData::Missing,
+        };
+        Self {
+            spike: Spike {
+                baseline: 90.0,
+                multiplier: 2.4,
+                onset: 60,
+                ramp: 10,
+                hold: 900,
+                decay: 120,
+            },
+            duration: 1800,
+            readers: 2,
+            boot_seconds: 420,
+            serverless: ServerlessSettings {
+                min_acu: 0.5,
+                max_acu: 64.0,
+                growth_per_second: 0.05,
+                acu_per_reader: 8.0,
+            },
+            clients: ClientSettings {
+                max_lifetime: 120,
+                dns_cache: 5,
+                propagation: 0,
+            },
+            metric_delay: 6,
+            high: alarm(70.0, Comparison::GreaterThanThreshold, 3, 2),
+            low: alarm(30.0, Comparison::LessThanThreshold, 18, 15),
+            alarm_period: 10,
+            loops: LoopSettings::default(),
+            weight_step: 25,
+            max_serverless_weight: 100,
+            provisioned_weight: 100,
+            autoscaling: Some(TargetTrackingSettings::new(60.0, 1, 14)),
+        }
+    }
+}
+
+/// One second of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Second {
+    pub t: u32,
+    pub provisioned_cpu: f64,
+    pub serverless_cpu: f64,
+    pub serverless_acu: f64,
+    pub serverless_weight: u16,
+    pub pool_share: f64,
+    pub readers_in_service: u32,
+    pub high: AlarmState,
+    pub low: AlarmState,
+}
+
+/// What an engineer asks of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Summary {
+    /// Seconds from the spike's onset to the first weight change (`None`: never).
+    pub onset_to_first_shift: Option<u32>,
+    pub peak_provisioned_cpu: f64,
+    /// Seconds the provisioned readers spent above the high threshold.
+    pub seconds_above_high: u32,
+    /// Seconds from the onset until the first added replica is in service (`None`: never).
+    pub onset_to_replicas: Option<u32>,
+    pub max_pool_share: f64,
+}
+
+/// A run with Spillway, and the same spike with auto scaling alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub spillway: Summary,
+    pub baseline: Summary,
+    pub timeline: Vec<Second>,
+    pub baseline_timeline: Vec<Second>,
+}
+
+/// Runs the scenario, with and without Spillway.
+pub fn run(scenario: &Scenario) -> Result<Outcome, crate::shifting::weights::PolicyError> {
+    let policy = WeightPolicy::new(
+        u32::from(scenario.weight_step),
+        u32::from(scenario.max_serverless_weight),
+        u32::from(scenario.provisioned_weight),
+    )?;
+    let timeline = simulate(scenario, Some(policy));
+    let baseline_timeline = simulate(scenario, None);
+    Ok(Outcome {
+        spillway: summarise(scenario, &timeline),
+        baseline: summarise(scenario, &baseline_timeline),
+        timeline,
+        baseline_timeline,
+    })
+}
+
+fn simulate(sc: &Scenario, spill: Option<WeightPolicy>) -> Vec<Second> {
+    let mut readers = ProvisionedReaders::new(sc.readers, sc.boot_seconds);
+    let mut serverless = ServerlessReader::new(sc.serverless);
+    let mut pool = Pool::new(sc.clients);
+    let mut loops = spill.map(|p| Loops::new(sc.loops, p));
+    let mut tracking = sc.autoscaling.map(TargetTracking::new);
+    let mut samples: Vec<Sample> = Vec::with_capacity(sc.duration as usize);
+    let (mut high, mut low) = (AlarmState::InsufficientData, AlarmState::InsufficientData);
+    let period = i64::from(sc.alarm_period);
+    let every = alarm::evaluation_interval(period) as u32;
+    let mut out = Vec::with_capacity(sc.duration as usize);
+    for t in 0..sc.duration {
+        let demand = sc.spike.demand(t);
+        let weights_share = loops.as_ref().map_or(0.0, Loops::share);
+        let share = pool.step(weights_share);
+        let provisioned_cpu = readers.step(demand * (1.0 - share), t);
+        let serverless_cpu = serverless.step(demand * share);
+        samples.push(Sample {
+            at: i64::from(t),
+            visible: i64::from(t + sc.metric_delay),
+            value: provisioned_cpu,
+        });
+        let now = i64::from(t);
+        if t % every == 0 {
+            let range = |rule: &AlarmRule| {
+                alarm::datapoints(&samples, period, rule.evaluation_range(), now)
+            };
+            high = sc.high.evaluate(&range(&sc.high), high);
+            low = sc.low.evaluate(&range(&sc.low), low);
+        }
+        if let Some(l) = loops.as_mut() {
+            l.step(t, high, low);
+        }
+        if let Some(policy) = tracking.as_mut() {
+            // The scalable target counts every reader, the serverless one included.
+            let counted = readers.desired() + 1;
+            if let Some(desired) = policy.decide(&samples, now, counted) {
+                let provisioned = desired.saturating_sub(1);
+                if provisioned > readers.desired() {
+                    readers.add(provisioned - readers.desired(), t);
+                } else {
+                    readers.remove(readers.desired() - provisioned);
+                }
+            }
+        }
+        out.push(Second {
+            t,
+            provisioned_cpu,
+            serverless_cpu,
+            serverless_acu: serverless.acu(),
+            serverless_weight: loops.as_ref().map_or(0, |l| l.weights().0),
+            pool_share: share,
+            readers_in_service: readers.in_service(),
+            high,
+            low,
+        });
+    }
+    out
+}
+
+fn summarise(sc: &Scenario, timeline: &[Second]) -> Summary {
+    let onset = sc.spike.onset;
+    let after = |s: &&Second| s.t >= onset;
+    Summary {
+        onset_to_first_shift: timeline
+            .iter()
+            .filter(after)
+            .find(|s| s.serverless_weight > 0)
+            .map(|s| s.t - onset),
+        peak_provisioned_cpu: timeline
+            .iter()
+            .map(|s| s.provisioned_cpu)
+            .fold(0.0, f64::max),
+        seconds_above_high: timeline
+            .iter()
+            .filter(|s| sc.high.breaches(s.provisioned_cpu))
+            .count() as u32,
+        onset_to_replicas: timeline
+            .iter()
+            .filter(after)
+            .find(|s| s.readers_in_service > sc.readers)
+            .map(|s| s.t - onset),
+        max_pool_share: timeline.iter().map(|s| s.pool_share).fold(0.0, f64::max),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_a_spike_melts_the_readers_spillway_should_shorten_the_time_above_the_threshold() {
+        // GIVEN the default scenario: two readers at 45 % each, then 2.4× in 10 s (more than
+        // the two readers can carry, less than they can with half of it spilled)
+        let outcome = run(&Scenario::default()).expect("valid policy");
+        let (with, without) = (outcome.spillway, outcome.baseline);
+        // THEN without the spill the readers sit at 100 % until replicas arrive
+        assert_eq!(without.peak_provisioned_cpu, 100.0);
+        assert_eq!(
+            without.onset_to_first_shift, None,
+            "the baseline never shifts"
+        );
+        let replicas = without
+            .onset_to_replicas
+            .expect("auto scaling adds replicas");
+        assert!(replicas >= 420, "after their 7-minute boot: {replicas} s");
+        // AND with it, traffic starts moving within a minute and the time above the threshold
+        // shrinks
+        let first = with.onset_to_first_shift.expect("the spill starts");
+        assert!(first <= 60, "first weight change {first} s after the onset");
+        assert!(
+            with.seconds_above_high * 2 < without.seconds_above_high,
+            "{} s above the threshold with Spillway, {} s without",
+            with.seconds_above_high,
+            without.seconds_above_high
+        );
+        assert!(with.max_pool_share > 0.3, "share {}", with.max_pool_share);
+        assert_eq!(outcome.timeline.len(), 1800);
+    }
+
+    #[test]
+    fn when_the_policy_is_unsafe_should_refuse_the_scenario() {
+        let unsafe_scenario = Scenario {
+            provisioned_weight: 0,
+            ..Scenario::default()
+        };
+        assert!(
+            run(&unsafe_scenario).is_err(),
+            "a provisioned weight of 0 is refused"
+        );
+    }
+}
