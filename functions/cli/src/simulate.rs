@@ -59,18 +59,21 @@ pub struct SimulateArgs {
 }
 
 pub fn run(args: &SimulateArgs) -> ExitCode {
-    let mut sc = Scenario::default();
-    sc.readers = args.readers;
+    let defaults = Scenario::default();
+    let mut sc = Scenario {
+        readers: args.readers,
+        duration: args.duration,
+        boot_seconds: args.boot_seconds,
+        metric_delay: args.metric_delay,
+        weight_step: args.weight_step,
+        ..defaults
+    };
     sc.spike.baseline = args.baseline;
     sc.spike.multiplier = args.multiplier;
     sc.spike.onset = args.onset;
     sc.spike.ramp = args.ramp;
     sc.spike.hold = args.hold;
-    sc.duration = args.duration;
-    sc.boot_seconds = args.boot_seconds;
-    sc.metric_delay = args.metric_delay;
     sc.high.threshold = args.high_cpu_threshold;
-    sc.weight_step = args.weight_step;
     sc.loops.alarm_cycle = args.alarm_cycle_seconds;
     sc.clients.max_lifetime = args.max_lifetime;
     let outcome = match scenario::run(&sc) {
