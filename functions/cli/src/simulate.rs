@@ -9,6 +9,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use spillway::simulation::scenario::{self, Scenario, Summary};
+use spillway::simulation::sweep::{self, Knob, Point};
 
 /// The arguments of `spillway simulate` (defaults: the template's parameters and the
 /// simulator's, README "The simulator").
@@ -53,9 +54,39 @@ pub struct SimulateArgs {
     /// The clients' pool maximum connection lifetime, seconds.
     #[arg(long, default_value_t = 120)]
     max_lifetime: u32,
-    /// Print the whole run (both timelines) as JSON.
+    /// Sweep a parameter over values, e.g. `--sweep weight-step=10,25,50`; repeat it for a
+    /// grid. Prints the points ranked by time above the high threshold. Names: weight-step,
+    /// alarm-cycle-seconds, high-cpu-threshold, max-serverless-weight, metric-delay,
+    /// max-lifetime.
+    #[arg(long, value_name = "NAME=V1,V2,...")]
+    sweep: Vec<String>,
+    /// Print the whole run (both timelines), or the sweep's points, as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// `NAME=V1,V2,...` into a sweep axis, or the reason it is not one.
+fn axis(text: &str) -> Result<(Knob, Vec<f64>), String> {
+    let (name, values) = text
+        .split_once('=')
+        .ok_or_else(|| format!("--sweep {text}: expected NAME=V1,V2,..."))?;
+    let knob = Knob::parse(name).ok_or_else(|| {
+        format!(
+            "--sweep {text}: unknown parameter `{name}` (one of {})",
+            Knob::NAMES.join(", ")
+        )
+    })?;
+    let values = values
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| format!("--sweep {text}: `{v}` is not a number"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((knob, values))
 }
 
 pub fn run(args: &SimulateArgs) -> ExitCode {
@@ -76,6 +107,9 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
     sc.high.threshold = args.high_cpu_threshold;
     sc.loops.alarm_cycle = args.alarm_cycle_seconds;
     sc.clients.max_lifetime = args.max_lifetime;
+    if !args.sweep.is_empty() {
+        return run_sweep(&sc, args);
+    }
     let outcome = match scenario::run(&sc) {
         Ok(o) => o,
         Err(e) => {
@@ -140,4 +174,72 @@ fn print_table(out: &mut impl Write, with: &Summary, without: &Summary) -> std::
         with.max_pool_share * 100.0,
         without.max_pool_share * 100.0
     )
+}
+
+fn run_sweep(sc: &Scenario, args: &SimulateArgs) -> ExitCode {
+    let axes = match args
+        .sweep
+        .iter()
+        .map(|a| axis(a))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(axes) => axes,
+        Err(e) => {
+            eprintln!("spillway simulate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let points = match sweep::sweep(sc, &axes) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("spillway simulate: a point of the sweep is not a valid policy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let written = if args.json {
+        serde_json::to_writer(&mut out, &points)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        print_points(&mut out, &points)
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("spillway simulate: writing the result failed: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn print_points(out: &mut impl Write, points: &[Point]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<4} {:<48} {:>12} {:>12} {:>8}",
+        "rank", "parameters", "above high", "first shift", "moved"
+    )?;
+    for (i, p) in points.iter().enumerate() {
+        let params = p
+            .values
+            .iter()
+            .map(|(k, v)| format!("{k:?}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let first = p
+            .summary
+            .onset_to_first_shift
+            .map_or("never".to_owned(), |s| format!("{s} s"));
+        writeln!(
+            out,
+            "{:<4} {:<48} {:>10} s {:>12} {:>6.1} %",
+            i + 1,
+            params,
+            p.summary.seconds_above_high,
+            first,
+            p.summary.max_pool_share * 100.0
+        )?;
+    }
+    Ok(())
 }

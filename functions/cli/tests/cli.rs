@@ -84,3 +84,36 @@ fn simulate_refuses_an_unsafe_policy_with_exit_2() {
         "{out:?}"
     );
 }
+
+#[test]
+fn simulate_sweeps_a_grid_ranked_and_names_an_unknown_parameter() {
+    let out = simulate(&[
+        "--duration",
+        "600",
+        "--sweep",
+        "weight-step=10,50",
+        "--sweep",
+        "alarm-cycle-seconds=10,60",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let points: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let above: Vec<u64> = points
+        .as_array()
+        .expect("an array of points")
+        .iter()
+        .map(|p| {
+            p["summary"]["seconds_above_high"]
+                .as_u64()
+                .expect("a number")
+        })
+        .collect();
+    assert_eq!(above.len(), 4, "2 × 2 points");
+    assert!(above.windows(2).all(|w| w[0] <= w[1]), "ranked: {above:?}");
+    let bad = simulate(&["--sweep", "nope=1"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("unknown parameter `nope`"),
+        "{bad:?}"
+    );
+}

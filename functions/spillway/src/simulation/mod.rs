@@ -9,7 +9,8 @@
 //! - [`loops`]: the scale-up and scale-down loops as the state machines run them, stepping with
 //!   the weight-step function's own arithmetic;
 //! - [`scenario`]: one run wiring them as the deployment does, with the auto-scaling-only
-//!   baseline on the same spike, and its summary.
+//!   baseline on the same spike, and its summary;
+//! - [`sweep`]: a grid of runs over a few parameters, ranked.
 
 pub mod alarm;
 pub mod autoscaling;
@@ -17,3 +18,4 @@ pub mod clients;
 pub mod load;
 pub mod loops;
 pub mod scenario;
+pub mod sweep;

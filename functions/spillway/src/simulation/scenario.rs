@@ -75,7 +75,9 @@ impl Default for Scenario {
             weight_step: 25,
             max_serverless_weight: 100,
             provisioned_weight: 100,
-            autoscaling: Some(TargetTrackingSettings::new(60.0, 1, 14)),
+            // Counted as the scalable target counts: the serverless reader too. The minimum
+            // keeps the two provisioned readers the load needs at rest (MinReplicas 2).
+            autoscaling: Some(TargetTrackingSettings::new(60.0, 3, 15)),
         }
     }
 }

@@ -1,0 +1,148 @@
+//! A grid of what-if runs: every combination of a few parameters' values, ranked by how long the
+//! provisioned readers spent above the high threshold (then by how soon traffic moved), to
+//! tune a configuration before the sale.
+
+use serde::{Deserialize, Serialize};
+
+use super::scenario::{self, Scenario, Summary};
+use crate::shifting::weights::PolicyError;
+
+/// A parameter a sweep can vary (the template's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Knob {
+    WeightStep,
+    AlarmCycleSeconds,
+    HighCpuThreshold,
+    MaxServerlessWeight,
+    MetricDelay,
+    MaxLifetime,
+}
+
+impl Knob {
+    /// The command-line name (`weight-step`, …).
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "weight-step" => Self::WeightStep,
+            "alarm-cycle-seconds" => Self::AlarmCycleSeconds,
+            "high-cpu-threshold" => Self::HighCpuThreshold,
+            "max-serverless-weight" => Self::MaxServerlessWeight,
+            "metric-delay" => Self::MetricDelay,
+            "max-lifetime" => Self::MaxLifetime,
+            _ => return None,
+        })
+    }
+
+    /// The names `parse` accepts.
+    pub const NAMES: [&str; 6] = [
+        "weight-step",
+        "alarm-cycle-seconds",
+        "high-cpu-threshold",
+        "max-serverless-weight",
+        "metric-delay",
+        "max-lifetime",
+    ];
+
+    fn apply(self, sc: &mut Scenario, value: f64) {
+        // Whole-number knobs take the value rounded; out-of-range policies are refused by
+        // `scenario::run`, not clamped here.
+        let whole = value.round().clamp(0.0, f64::from(u32::MAX)) as u32;
+        match self {
+            Self::WeightStep => sc.weight_step = whole.min(u32::from(u16::MAX)) as u16,
+            Self::AlarmCycleSeconds => sc.loops.alarm_cycle = whole.max(1),
+            Self::HighCpuThreshold => sc.high.threshold = value,
+            Self::MaxServerlessWeight => {
+                sc.max_serverless_weight = whole.min(u32::from(u16::MAX)) as u16;
+            }
+            Self::MetricDelay => sc.metric_delay = whole,
+            Self::MaxLifetime => sc.clients.max_lifetime = whole.max(1),
+        }
+    }
+}
+
+/// One point of the grid and what it gave.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point {
+    pub values: Vec<(Knob, f64)>,
+    pub summary: Summary,
+}
+
+/// Every combination of `axes` applied to `base`, best first.
+pub fn sweep(base: &Scenario, axes: &[(Knob, Vec<f64>)]) -> Result<Vec<Point>, PolicyError> {
+    let mut combos: Vec<Vec<(Knob, f64)>> = vec![Vec::new()];
+    for (knob, values) in axes {
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push((*knob, *v));
+                    c
+                })
+            })
+            .collect();
+    }
+    let mut points = combos
+        .into_iter()
+        .map(|values| {
+            let mut sc = *base;
+            for (knob, v) in &values {
+                knob.apply(&mut sc, *v);
+            }
+            let summary = scenario::run(&sc)?.spillway;
+            Ok(Point { values, summary })
+        })
+        .collect::<Result<Vec<_>, PolicyError>>()?;
+    points.sort_by_key(|p| {
+        (
+            p.summary.seconds_above_high,
+            p.summary.onset_to_first_shift.unwrap_or(u32::MAX),
+        )
+    });
+    Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_two_knobs_are_swept_should_run_every_combination_best_first() {
+        let base = Scenario {
+            duration: 900,
+            ..Scenario::default()
+        };
+        let points = sweep(
+            &base,
+            &[
+                (Knob::WeightStep, vec![10.0, 50.0]),
+                (Knob::AlarmCycleSeconds, vec![10.0, 60.0]),
+            ],
+        )
+        .expect("valid policies");
+        assert_eq!(points.len(), 4, "2 × 2");
+        assert!(
+            points
+                .windows(2)
+                .all(|w| w[0].summary.seconds_above_high <= w[1].summary.seconds_above_high),
+            "ranked"
+        );
+        // Big steps every 10 s spill fastest; small steps every minute slowest.
+        assert_eq!(
+            points[0].values,
+            vec![(Knob::WeightStep, 50.0), (Knob::AlarmCycleSeconds, 10.0)]
+        );
+        assert_eq!(
+            points[3].values,
+            vec![(Knob::WeightStep, 10.0), (Knob::AlarmCycleSeconds, 60.0)]
+        );
+    }
+
+    #[test]
+    fn when_a_point_is_an_unsafe_policy_should_refuse_the_sweep() {
+        let err = sweep(&Scenario::default(), &[(Knob::WeightStep, vec![25.0, 0.0])]);
+        assert!(err.is_err(), "a step of 0 is no policy");
+        assert_eq!(Knob::parse("weight-step"), Some(Knob::WeightStep));
+        assert!(Knob::NAMES.iter().all(|n| Knob::parse(n).is_some()));
+        assert_eq!(Knob::parse("nope"), None);
+    }
+}
