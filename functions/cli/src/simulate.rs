@@ -117,23 +117,9 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut out = std::io::stdout().lock();
-    let written = if args.json {
-        serde_json::to_writer(&mut out, &outcome)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(out))
-    } else {
-        print_table(&mut out, &outcome.spillway, &outcome.baseline)
-    };
-    match written {
-        Ok(()) => ExitCode::SUCCESS,
-        // A reader that stopped early (`| head`) is not an error of the simulation.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("spillway simulate: writing the result failed: {e}");
-            ExitCode::from(3)
-        }
-    }
+    emit(args.json, &outcome, |out| {
+        print_table(out, &outcome.spillway, &outcome.baseline)
+    })
 }
 
 fn print_table(out: &mut impl Write, with: &Summary, without: &Summary) -> std::io::Result<()> {
@@ -196,13 +182,23 @@ fn run_sweep(sc: &Scenario, args: &SimulateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    emit(args.json, &points, |out| print_points(out, &points))
+}
+
+/// Writes `value` as JSON (`--json`) or through `table`, and maps the outcome to the exit
+/// status: 3 when stdout fails, except for a reader that stopped early (`| head`).
+fn emit(
+    json: bool,
+    value: &impl serde::Serialize,
+    table: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>,
+) -> ExitCode {
     let mut out = std::io::stdout().lock();
-    let written = if args.json {
-        serde_json::to_writer(&mut out, &points)
+    let written = if json {
+        serde_json::to_writer(&mut out, value)
             .map_err(std::io::Error::from)
             .and_then(|()| writeln!(out))
     } else {
-        print_points(&mut out, &points)
+        table(&mut out)
     };
     match written {
         Ok(()) => ExitCode::SUCCESS,
