@@ -5,8 +5,11 @@
 //! - `spillway simulate`: a what-if run of a spike, with and without Spillway.
 
 mod inputs;
+mod picture;
+mod recorded;
 mod replay;
 mod simulate;
+mod template;
 mod terminal;
 
 use std::io::Write;
@@ -126,7 +129,7 @@ async fn main() -> ExitCode {
                 ExitCode::from(e.exit_code())
             }
         },
-        Command::Simulate(args) => simulate::run(&args),
+        Command::Simulate(args) => simulate::run(&args).await,
     }
 }
 

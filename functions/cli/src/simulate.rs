@@ -2,67 +2,183 @@
 //! auto-scaling-only baseline on the same spike (`spillway::simulation::scenario`). Prints the
 //! summary as a table, or the whole run as JSON with `--json`.
 //!
-//! First version: the synthetic spike and the main knobs; pictures, sweeps, recorded load and
-//! parameters from a deployed stack are still to come (issue 9).
+//! The load is a synthetic spike or a recording (`--recorded`); the parameters come from the
+//! defaults, a scenario file, a template's defaults and `--parameter-overrides`; `--picture`
+//! draws the run or the sweep.
 
 use std::io::Write;
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
+use spillway::simulation::load::{Load, Recorded};
 use spillway::simulation::scenario::{self, Scenario, Summary};
 use spillway::simulation::sweep::{self, Knob, Point};
 
-/// The arguments of `spillway simulate` (defaults: the template's parameters and the
-/// simulator's, README "The simulator").
+use spillway::simulation::parameters;
+
+use crate::{picture, recorded, template};
+
+/// The arguments of `spillway simulate`. Every setting starts from the default scenario (the
+/// template's parameters and the simulator's own, README "The simulator") or from
+/// `--scenario FILE`; a flag given on the command line overrides it.
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
-    /// Provisioned readers in service at the start.
-    #[arg(long, default_value_t = 2)]
-    readers: u32,
-    /// Demand at rest, in reader-percent (100 = one reader at 100 % CPU).
-    #[arg(long, default_value_t = 90.0)]
-    baseline: f64,
-    /// The spike's peak, as a multiple of the baseline.
-    #[arg(long, default_value_t = 2.4)]
-    multiplier: f64,
-    /// Seconds of the run before the spike starts.
-    #[arg(long, default_value_t = 60)]
-    onset: u32,
-    /// Seconds from the onset to the peak.
-    #[arg(long, default_value_t = 10)]
-    ramp: u32,
-    /// Seconds at the peak.
-    #[arg(long, default_value_t = 900)]
-    hold: u32,
-    /// Seconds of the run.
-    #[arg(long, default_value_t = 1800)]
-    duration: u32,
-    /// Seconds a new replica needs to come up.
-    #[arg(long, default_value_t = 420)]
-    boot_seconds: u32,
-    /// Sample time to alarm visibility, seconds.
-    #[arg(long, default_value_t = 6)]
-    metric_delay: u32,
-    /// The high alarm's threshold (HighCpuThreshold).
-    #[arg(long, default_value_t = 70.0)]
-    high_cpu_threshold: f64,
-    /// WeightStep.
-    #[arg(long, default_value_t = 25)]
-    weight_step: u16,
-    /// AlarmCycleSeconds.
-    #[arg(long, default_value_t = 20)]
-    alarm_cycle_seconds: u32,
-    /// The clients' pool maximum connection lifetime, seconds.
-    #[arg(long, default_value_t = 120)]
-    max_lifetime: u32,
+    /// Start from this scenario (JSON, as `--print-scenario` writes it) instead of the default.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// Take the template's parameters from this file's `Default:`s (e.g. template.yaml) — what
+    /// a deployment with no overrides would run.
+    #[arg(long, value_name = "FILE")]
+    template: Option<PathBuf>,
+    /// Override template parameters, as `sam deploy --parameter-overrides` takes them
+    /// (`WeightStep=10 AlarmCycleSeconds=30`), e.g. copied from a deployed stack's
+    /// parameters. Repeatable.
+    #[arg(long, value_name = "NAME=VALUE", num_args = 1..)]
+    parameter_overrides: Vec<String>,
+    /// Replay a recorded load instead of the synthetic spike: the EMF lines `spillway replay`
+    /// writes, or RDSOSMetrics batches (files or directories, as `spillway replay` reads them;
+    /// they need --topology). The provisioned readers' CPU becomes the demand.
+    #[arg(long, value_name = "INPUT", num_args = 1..)]
+    recorded: Vec<PathBuf>,
+    /// The topology snapshot for recorded RDSOSMetrics batches (as `spillway replay --topology`).
+    #[arg(long, value_name = "FILE")]
+    topology: Option<PathBuf>,
+    /// The cluster of the recording to simulate (default: the only one in it).
+    #[arg(long)]
+    cluster: Option<String>,
+    /// Provisioned readers in service at the start [default: 2; recorded: the recording's].
+    #[arg(long)]
+    readers: Option<u32>,
+    /// Demand at rest, in reader-percent (100 = one reader at 100 % CPU) [default: 90].
+    #[arg(long)]
+    baseline: Option<f64>,
+    /// The spike's peak, as a multiple of the baseline [default: 2.4].
+    #[arg(long)]
+    multiplier: Option<f64>,
+    /// Seconds of the run before the spike starts [default: 60; recorded: the first second
+    /// above the high threshold].
+    #[arg(long)]
+    onset: Option<u32>,
+    /// Seconds from the onset to the peak [default: 10].
+    #[arg(long)]
+    ramp: Option<u32>,
+    /// Seconds at the peak [default: 900].
+    #[arg(long)]
+    hold: Option<u32>,
+    /// Seconds of the run [default: 1800; recorded: the recording's length].
+    #[arg(long)]
+    duration: Option<u32>,
+    /// Seconds a new replica needs to come up [default: 420].
+    #[arg(long)]
+    boot_seconds: Option<u32>,
+    /// Sample time to alarm visibility, seconds [default: 6].
+    #[arg(long)]
+    metric_delay: Option<u32>,
+    /// The high alarm's threshold (HighCpuThreshold) [default: 70].
+    #[arg(long)]
+    high_cpu_threshold: Option<f64>,
+    /// WeightStep [default: 25].
+    #[arg(long)]
+    weight_step: Option<u16>,
+    /// AlarmCycleSeconds [default: 20].
+    #[arg(long)]
+    alarm_cycle_seconds: Option<u32>,
+    /// The clients' pool maximum connection lifetime, seconds [default: 120].
+    #[arg(long)]
+    max_lifetime: Option<u32>,
     /// Sweep a parameter over values, e.g. `--sweep weight-step=10,25,50`; repeat it for a
     /// grid. Prints the points ranked by time above the high threshold. Names: weight-step,
     /// alarm-cycle-seconds, high-cpu-threshold, max-serverless-weight, metric-delay,
     /// max-lifetime.
     #[arg(long, value_name = "NAME=V1,V2,...")]
     sweep: Vec<String>,
-    /// Print the whole run (both timelines), or the sweep's points, as JSON.
+    /// Draw the run (a timeline) or the sweep (a heat map) into FILE: `.png` or `.svg`.
+    /// Repeatable, e.g. `--picture run.png --picture run.svg`.
+    #[arg(long, value_name = "FILE")]
+    picture: Vec<PathBuf>,
+    /// Print the whole run (every timeline), or the sweep's points, as JSON.
     #[arg(long)]
     json: bool,
+    /// Print the scenario these flags make, as JSON (for `--scenario`), and run nothing.
+    #[arg(long)]
+    print_scenario: bool,
+}
+
+/// The scenario the flags describe, or the reason there is none.
+async fn scenario(args: &SimulateArgs) -> Result<Scenario, String> {
+    let mut sc = match &args.scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--scenario {}: {e}", path.display()))?;
+            serde_json::from_str::<Scenario>(&text)
+                .map_err(|e| format!("--scenario {}: {e}", path.display()))?
+        }
+        None => Scenario::default(),
+    };
+    if let Some(path) = &args.template {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--template {}: {e}", path.display()))?;
+        let defaults =
+            template::defaults(&text).map_err(|e| format!("--template {}: {e}", path.display()))?;
+        parameters::apply(&mut sc, &defaults)
+            .map_err(|e| format!("--template {}: {e}", path.display()))?;
+    }
+    let overrides = parameters::parse_overrides(&args.parameter_overrides)
+        .map_err(|e| format!("--parameter-overrides: {e}"))?;
+    parameters::apply(&mut sc, &overrides).map_err(|e| format!("--parameter-overrides: {e}"))?;
+    if !args.recorded.is_empty() {
+        let recording = recorded::read(
+            &args.recorded,
+            args.topology.as_deref(),
+            args.cluster.as_deref(),
+        )
+        .await?;
+        let onset = args
+            .onset
+            .unwrap_or_else(|| recording.first_above(sc.high.threshold));
+        sc.readers = recording.readers;
+        sc.duration = recording.demand.len() as u32;
+        sc.load = Load::Recorded(Recorded {
+            demand: recording.demand,
+            onset,
+        });
+    }
+    if let Some(spike) = sc.spike_mut() {
+        set(&mut spike.baseline, args.baseline);
+        set(&mut spike.multiplier, args.multiplier);
+        set(&mut spike.onset, args.onset);
+        set(&mut spike.ramp, args.ramp);
+        set(&mut spike.hold, args.hold);
+    } else if args.baseline.is_some()
+        || args.multiplier.is_some()
+        || args.ramp.is_some()
+        || args.hold.is_some()
+    {
+        return Err(
+            "--baseline, --multiplier, --ramp and --hold shape the synthetic spike; a recorded \
+             load has its own"
+                .to_owned(),
+        );
+    }
+    set(&mut sc.readers, args.readers);
+    set(&mut sc.duration, args.duration);
+    set(&mut sc.boot_seconds, args.boot_seconds);
+    set(&mut sc.metric_delay, args.metric_delay);
+    set(&mut sc.high.threshold, args.high_cpu_threshold);
+    set(&mut sc.weight_step, args.weight_step);
+    set(&mut sc.loops.alarm_cycle, args.alarm_cycle_seconds);
+    set(&mut sc.clients.max_lifetime, args.max_lifetime);
+    if sc.duration == 0 {
+        return Err("--duration: a run needs at least one second".to_owned());
+    }
+    Ok(sc)
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
 }
 
 /// `NAME=V1,V2,...` into a sweep axis, or the reason it is not one.
@@ -89,24 +205,17 @@ fn axis(text: &str) -> Result<(Knob, Vec<f64>), String> {
     Ok((knob, values))
 }
 
-pub fn run(args: &SimulateArgs) -> ExitCode {
-    let defaults = Scenario::default();
-    let mut sc = Scenario {
-        readers: args.readers,
-        duration: args.duration,
-        boot_seconds: args.boot_seconds,
-        metric_delay: args.metric_delay,
-        weight_step: args.weight_step,
-        ..defaults
+pub async fn run(args: &SimulateArgs) -> ExitCode {
+    let sc = match scenario(args).await {
+        Ok(sc) => sc,
+        Err(e) => {
+            eprintln!("spillway simulate: {e}");
+            return ExitCode::from(2);
+        }
     };
-    sc.spike.baseline = args.baseline;
-    sc.spike.multiplier = args.multiplier;
-    sc.spike.onset = args.onset;
-    sc.spike.ramp = args.ramp;
-    sc.spike.hold = args.hold;
-    sc.high.threshold = args.high_cpu_threshold;
-    sc.loops.alarm_cycle = args.alarm_cycle_seconds;
-    sc.clients.max_lifetime = args.max_lifetime;
+    if args.print_scenario {
+        return emit(true, &sc, |_| Ok(()));
+    }
     if !args.sweep.is_empty() {
         return run_sweep(&sc, args);
     }
@@ -117,49 +226,62 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for path in &args.picture {
+        if let Err(e) = picture::timeline(path, &sc, &outcome) {
+            eprintln!("spillway simulate: {}: {e}", path.display());
+            return ExitCode::from(3);
+        }
+        eprintln!("spillway simulate: wrote {}", path.display());
+    }
     emit(args.json, &outcome, |out| {
-        print_table(out, &outcome.spillway, &outcome.baseline)
+        print_table(
+            out,
+            &outcome.spillway,
+            &outcome.baseline,
+            outcome.native.as_ref(),
+        )
     })
 }
 
-fn print_table(out: &mut impl Write, with: &Summary, without: &Summary) -> std::io::Result<()> {
+fn print_table(
+    out: &mut impl Write,
+    with: &Summary,
+    without: &Summary,
+    native: Option<&Summary>,
+) -> std::io::Result<()> {
     let secs = |v: Option<u32>| v.map_or("never".to_owned(), |s| format!("{s} s"));
-    writeln!(
-        out,
-        "{:<40} {:>14} {:>18}",
-        "", "with Spillway", "auto scaling only"
-    )?;
-    writeln!(
-        out,
-        "{:<40} {:>14} {:>18}",
-        "onset to the first weight change",
-        secs(with.onset_to_first_shift),
-        secs(without.onset_to_first_shift)
-    )?;
-    writeln!(
-        out,
-        "{:<40} {:>12.1} % {:>16.1} %",
-        "peak provisioned-reader CPU", with.peak_provisioned_cpu, without.peak_provisioned_cpu
-    )?;
-    writeln!(
-        out,
-        "{:<40} {:>12} s {:>16} s",
-        "time above the high threshold", with.seconds_above_high, without.seconds_above_high
-    )?;
-    writeln!(
-        out,
-        "{:<40} {:>14} {:>18}",
-        "onset to the first added replica",
-        secs(with.onset_to_replicas),
-        secs(without.onset_to_replicas)
-    )?;
-    writeln!(
-        out,
-        "{:<40} {:>12.1} % {:>16.1} %",
-        "largest share of connections moved",
-        with.max_pool_share * 100.0,
-        without.max_pool_share * 100.0
-    )
+    let columns: Vec<&Summary> = [Some(with), Some(without), native]
+        .into_iter()
+        .flatten()
+        .collect();
+    let heads = ["with Spillway", "auto scaling only", "native Aurora AS"];
+    let row = |out: &mut dyn Write, label: &str, cell: &dyn Fn(&Summary) -> String| {
+        write!(out, "{label:<36}")?;
+        for s in &columns {
+            write!(out, " {:>18}", cell(s))?;
+        }
+        writeln!(out)
+    };
+    write!(out, "{:<36}", "")?;
+    for head in &heads[..columns.len()] {
+        write!(out, " {head:>18}")?;
+    }
+    writeln!(out)?;
+    row(out, "onset to the first weight change", &|s| {
+        secs(s.onset_to_first_shift)
+    })?;
+    row(out, "peak provisioned-reader CPU", &|s| {
+        format!("{:.1} %", s.peak_provisioned_cpu)
+    })?;
+    row(out, "time above the high threshold", &|s| {
+        format!("{} s", s.seconds_above_high)
+    })?;
+    row(out, "onset to the first added replica", &|s| {
+        secs(s.onset_to_replicas)
+    })?;
+    row(out, "largest share of connections moved", &|s| {
+        format!("{:.1} %", s.max_pool_share * 100.0)
+    })
 }
 
 fn run_sweep(sc: &Scenario, args: &SimulateArgs) -> ExitCode {
@@ -182,6 +304,13 @@ fn run_sweep(sc: &Scenario, args: &SimulateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for path in &args.picture {
+        if let Err(e) = picture::heat_map(path, &axes, &points) {
+            eprintln!("spillway simulate: {}: {e}", path.display());
+            return ExitCode::from(3);
+        }
+        eprintln!("spillway simulate: wrote {}", path.display());
+    }
     emit(args.json, &points, |out| print_points(out, &points))
 }
 

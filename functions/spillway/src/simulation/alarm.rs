@@ -55,6 +55,7 @@ pub enum Comparison {
 
 /// An alarm's evaluation settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AlarmRule {
     pub threshold: f64,
     pub comparison: Comparison,

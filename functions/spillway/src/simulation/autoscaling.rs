@@ -20,6 +20,7 @@ use super::alarm::{self, AlarmRule, AlarmState, Comparison, Sample, TreatMissing
 
 /// A target-tracking policy on a scalable target.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TargetTrackingSettings {
     pub target: f64,
     pub min_capacity: u32,

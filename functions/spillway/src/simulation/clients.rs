@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 /// The client side of a weight change.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClientSettings {
     /// The pool's maximum connection lifetime, seconds (HikariCP default 1800).
     pub max_lifetime: u32,

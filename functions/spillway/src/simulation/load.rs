@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 /// baseline over `ramp` seconds from `onset`, held for `hold` seconds, then falling back over
 /// `decay` seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Spike {
     pub baseline: f64,
     pub multiplier: f64,
@@ -55,8 +56,50 @@ impl Spike {
     }
 }
 
+/// A recorded load: the demand of each second, in reader-percent (see
+/// [`crate::simulation::recorded`]). After its last second the demand holds at that second's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recorded {
+    pub demand: Vec<f64>,
+    /// The second the spike starts (what "onset to the first weight change" counts from).
+    pub onset: u32,
+}
+
+/// What the readers are asked to do: a synthetic spike or a recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Load {
+    Spike(Spike),
+    Recorded(Recorded),
+}
+
+impl Load {
+    /// The demand at second `t`, in reader-percent.
+    pub fn demand(&self, t: u32) -> f64 {
+        match self {
+            Self::Spike(s) => s.demand(t),
+            Self::Recorded(r) => r
+                .demand
+                .get(t as usize)
+                .or(r.demand.last())
+                .copied()
+                .unwrap_or(0.0),
+        }
+    }
+
+    /// The second the spike starts.
+    pub fn onset(&self) -> u32 {
+        match self {
+            Self::Spike(s) => s.onset,
+            Self::Recorded(r) => r.onset,
+        }
+    }
+}
+
 /// The Serverless v2 reader's capacity model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerlessSettings {
     pub min_acu: f64,
     pub max_acu: f64,

@@ -20,6 +20,7 @@ use crate::shifting::weights::{self, Direction, WeightPolicy};
 
 /// The loops' settings (the template's parameters of the same names).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LoopSettings {
     pub alarm_cycle: u32,
     pub cooldown: u32,

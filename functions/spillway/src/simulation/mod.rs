@@ -8,6 +8,8 @@
 //!   reader's capacity;
 //! - [`loops`]: the scale-up and scale-down loops as the state machines run them, stepping with
 //!   the weight-step function's own arithmetic;
+//! - [`parameters`]: the template's parameters, by name, applied to a scenario;
+//! - [`recorded`]: a recorded load (the metrics function's EMF lines) turned into demand;
 //! - [`scenario`]: one run wiring them as the deployment does, with the auto-scaling-only
 //!   baseline on the same spike, and its summary;
 //! - [`sweep`]: a grid of runs over a few parameters, ranked.
@@ -17,5 +19,7 @@ pub mod autoscaling;
 pub mod clients;
 pub mod load;
 pub mod loops;
+pub mod parameters;
+pub mod recorded;
 pub mod scenario;
 pub mod sweep;

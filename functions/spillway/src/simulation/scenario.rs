@@ -1,22 +1,39 @@
 //! One what-if run: a spike against a configuration, second by second, with every piece of the
 //! model wired as the deployment wires it — load → readers → 1-second samples delivered late →
 //! the two alarms → the loops → the weights → the clients' pools — and Application Auto Scaling
-//! adding replicas on the same samples. [`run`] also runs the baseline (auto scaling alone) on
-//! the same spike, so the summary can say what the spill changed.
+//! adding replicas on the same samples. [`run`] also runs two baselines on the same load, so the
+//! summary can say what the spill changed: auto scaling alone (Spillway's scalable target on
+//! its 1-second metric, no spill), and native Aurora auto scaling (target tracking on the
+//! built-in one-minute `CPUUtilization`, which reaches CloudWatch about a minute late).
 
 use serde::{Deserialize, Serialize};
 
 use super::alarm::{self, AlarmRule, AlarmState, Comparison, Sample, TreatMissingData};
 use super::autoscaling::{TargetTracking, TargetTrackingSettings};
 use super::clients::{ClientSettings, Pool};
-use super::load::{ProvisionedReaders, ServerlessReader, ServerlessSettings, Spike};
+use super::load::{Load, ProvisionedReaders, ServerlessReader, ServerlessSettings, Spike};
 use super::loops::{LoopSettings, Loops};
 use crate::shifting::weights::WeightPolicy;
 
-/// Everything a run needs; defaults are the template's and the README's.
+/// Native Aurora auto scaling (the console's "Aurora Replica auto scaling" policy): target
+/// tracking on `RDSReaderAverageCPUUtilization`, the built-in one-minute CPU of the readers.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeAutoScaling {
+    pub policy: TargetTrackingSettings,
+    /// The end of a minute → its datapoint visible to the policy's alarms, seconds. RDS sends
+    /// its standard metrics "to CloudWatch every minute" (Aurora guide, "Monitoring Amazon
+    /// Aurora metrics with Amazon CloudWatch"): a minute's datapoint appears whole, at the
+    /// next send after the minute ends; AWS gives no figure for that lag (default 60 s, an
+    /// estimate: one sending interval).
+    pub metric_delay: u32,
+}
+
+/// Everything a run needs; defaults are the template's and the README's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Scenario {
-    pub spike: Spike,
+    pub load: Load,
     pub duration: u32,
     pub readers: u32,
     pub boot_seconds: u32,
@@ -33,6 +50,8 @@ pub struct Scenario {
     pub provisioned_weight: u16,
     /// `None`: no Application Auto Scaling.
     pub autoscaling: Option<TargetTrackingSettings>,
+    /// The native-Aurora-auto-scaling baseline; `None`: not run.
+    pub native: Option<NativeAutoScaling>,
 }
 
 impl Default for Scenario {
@@ -45,14 +64,14 @@ impl Default for Scenario {
             treat_missing_data: TreatMissingData::Missing,
         };
         Self {
-            spike: Spike {
+            load: Load::Spike(Spike {
                 baseline: 90.0,
                 multiplier: 2.4,
                 onset: 60,
                 ramp: 10,
                 hold: 900,
                 decay: 120,
-            },
+            }),
             duration: 1800,
             readers: 2,
             boot_seconds: 420,
@@ -78,6 +97,26 @@ impl Default for Scenario {
             // Counted as the scalable target counts: the serverless reader too. The minimum
             // keeps the two provisioned readers the load needs at rest (MinReplicas 2).
             autoscaling: Some(TargetTrackingSettings::new(60.0, 3, 15)),
+            // The same target and bounds, without the serverless reader (no Spillway), and the
+            // cooldowns the RDS console proposes for an Aurora auto scaling policy (300 s).
+            native: Some(NativeAutoScaling {
+                policy: TargetTrackingSettings {
+                    scale_out_cooldown: 300,
+                    scale_in_cooldown: 300,
+                    ..TargetTrackingSettings::new(60.0, 2, 14)
+                },
+                metric_delay: 60,
+            }),
+        }
+    }
+}
+
+impl Scenario {
+    /// The spike's synthetic profile, if the load is one (for the command line's knobs).
+    pub fn spike_mut(&mut self) -> Option<&mut Spike> {
+        match &mut self.load {
+            Load::Spike(s) => Some(s),
+            Load::Recorded(_) => None,
         }
     }
 }
@@ -109,45 +148,103 @@ pub struct Summary {
     pub max_pool_share: f64,
 }
 
-/// A run with Spillway, and the same spike with auto scaling alone.
+/// A run with Spillway, and the same load with auto scaling alone and with native Aurora auto
+/// scaling.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub spillway: Summary,
     pub baseline: Summary,
+    pub native: Option<Summary>,
     pub timeline: Vec<Second>,
     pub baseline_timeline: Vec<Second>,
+    pub native_timeline: Vec<Second>,
 }
 
-/// Runs the scenario, with and without Spillway.
+/// Which deployment a run models.
+#[derive(Debug, Clone, Copy)]
+enum Variant {
+    /// Spillway with its scalable target.
+    Spillway(WeightPolicy),
+    /// Spillway's scalable target, no spill.
+    AutoScalingOnly,
+    /// No Spillway: native Aurora auto scaling on the one-minute CPU.
+    Native(NativeAutoScaling),
+}
+
+fn policy(sc: &Scenario) -> Result<WeightPolicy, crate::shifting::weights::PolicyError> {
+    WeightPolicy::new(
+        u32::from(sc.weight_step),
+        u32::from(sc.max_serverless_weight),
+        u32::from(sc.provisioned_weight),
+    )
+}
+
+/// Runs the scenario, with Spillway and the two baselines.
 pub fn run(scenario: &Scenario) -> Result<Outcome, crate::shifting::weights::PolicyError> {
-    let policy = WeightPolicy::new(
-        u32::from(scenario.weight_step),
-        u32::from(scenario.max_serverless_weight),
-        u32::from(scenario.provisioned_weight),
-    )?;
-    let timeline = simulate(scenario, Some(policy));
-    let baseline_timeline = simulate(scenario, None);
+    let timeline = simulate(scenario, Variant::Spillway(policy(scenario)?));
+    let baseline_timeline = simulate(scenario, Variant::AutoScalingOnly);
+    let native_timeline = scenario
+        .native
+        .map(|n| simulate(scenario, Variant::Native(n)))
+        .unwrap_or_default();
     Ok(Outcome {
         spillway: summarise(scenario, &timeline),
         baseline: summarise(scenario, &baseline_timeline),
+        native: scenario
+            .native
+            .map(|_| summarise(scenario, &native_timeline)),
         timeline,
         baseline_timeline,
+        native_timeline,
     })
 }
 
-fn simulate(sc: &Scenario, spill: Option<WeightPolicy>) -> Vec<Second> {
+/// The run with Spillway alone (what a sweep ranks).
+pub fn run_spillway(scenario: &Scenario) -> Result<Summary, crate::shifting::weights::PolicyError> {
+    let timeline = simulate(scenario, Variant::Spillway(policy(scenario)?));
+    Ok(summarise(scenario, &timeline))
+}
+
+fn simulate(sc: &Scenario, variant: Variant) -> Vec<Second> {
     let mut readers = ProvisionedReaders::new(sc.readers, sc.boot_seconds);
     let mut serverless = ServerlessReader::new(sc.serverless);
     let mut pool = Pool::new(sc.clients);
-    let mut loops = spill.map(|p| Loops::new(sc.loops, p));
-    let mut tracking = sc.autoscaling.map(TargetTracking::new);
+    // When the auto scaling policy sees the sample of second t: Spillway's metric second by
+    // second, the built-in one a whole minute at a time.
+    let (mut loops, mut tracking, tracking_visible, counts_serverless): (
+        _,
+        _,
+        Box<dyn Fn(u32) -> u32>,
+        _,
+    ) = match variant {
+        Variant::Spillway(p) => (
+            Some(Loops::new(sc.loops, p)),
+            sc.autoscaling.map(TargetTracking::new),
+            Box::new(|t| t + sc.metric_delay),
+            true,
+        ),
+        Variant::AutoScalingOnly => (
+            None,
+            sc.autoscaling.map(TargetTracking::new),
+            Box::new(|t| t + sc.metric_delay),
+            true,
+        ),
+        Variant::Native(n) => (
+            None,
+            Some(TargetTracking::new(n.policy)),
+            Box::new(move |t| (t / 60 + 1) * 60 + n.metric_delay),
+            false,
+        ),
+    };
     let mut samples: Vec<Sample> = Vec::with_capacity(sc.duration as usize);
+    // The auto scaling policy's view of the same samples, when its metric arrives later.
+    let mut tracked: Vec<Sample> = Vec::with_capacity(sc.duration as usize);
     let (mut high, mut low) = (AlarmState::InsufficientData, AlarmState::InsufficientData);
     let period = i64::from(sc.alarm_period);
     let every = alarm::evaluation_interval(period) as u32;
     let mut out = Vec::with_capacity(sc.duration as usize);
     for t in 0..sc.duration {
-        let demand = sc.spike.demand(t);
+        let demand = sc.load.demand(t);
         let weights_share = loops.as_ref().map_or(0.0, Loops::share);
         let share = pool.step(weights_share);
         let provisioned_cpu = readers.step(demand * (1.0 - share), t);
@@ -155,6 +252,11 @@ fn simulate(sc: &Scenario, spill: Option<WeightPolicy>) -> Vec<Second> {
         samples.push(Sample {
             at: i64::from(t),
             visible: i64::from(t + sc.metric_delay),
+            value: provisioned_cpu,
+        });
+        tracked.push(Sample {
+            at: i64::from(t),
+            visible: i64::from(tracking_visible(t)),
             value: provisioned_cpu,
         });
         let now = i64::from(t);
@@ -169,10 +271,11 @@ fn simulate(sc: &Scenario, spill: Option<WeightPolicy>) -> Vec<Second> {
             l.step(t, high, low);
         }
         if let Some(policy) = tracking.as_mut() {
-            // The scalable target counts every reader, the serverless one included.
-            let counted = readers.desired() + 1;
-            if let Some(desired) = policy.decide(&samples, now, counted) {
-                let provisioned = desired.saturating_sub(1);
+            // Spillway's scalable target counts every reader, the serverless one included.
+            let extra = u32::from(counts_serverless);
+            let counted = readers.desired() + extra;
+            if let Some(desired) = policy.decide(&tracked, now, counted) {
+                let provisioned = desired.saturating_sub(extra);
                 if provisioned > readers.desired() {
                     readers.add(provisioned - readers.desired(), t);
                 } else {
@@ -196,7 +299,7 @@ fn simulate(sc: &Scenario, spill: Option<WeightPolicy>) -> Vec<Second> {
 }
 
 fn summarise(sc: &Scenario, timeline: &[Second]) -> Summary {
-    let onset = sc.spike.onset;
+    let onset = sc.load.onset();
     let after = |s: &&Second| s.t >= onset;
     Summary {
         onset_to_first_shift: timeline

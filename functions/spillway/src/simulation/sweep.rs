@@ -84,11 +84,11 @@ pub fn sweep(base: &Scenario, axes: &[(Knob, Vec<f64>)]) -> Result<Vec<Point>, P
     let mut points = combos
         .into_iter()
         .map(|values| {
-            let mut sc = *base;
+            let mut sc = base.clone();
             for (knob, v) in &values {
                 knob.apply(&mut sc, *v);
             }
-            let summary = scenario::run(&sc)?.spillway;
+            let summary = scenario::run_spillway(&sc)?;
             Ok(Point { values, summary })
         })
         .collect::<Result<Vec<_>, PolicyError>>()?;

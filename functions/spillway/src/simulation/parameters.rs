@@ -1,0 +1,226 @@
+//! The template's parameters, by their names in `template.yaml`, applied to a scenario: so that
+//! what is simulated is what is deployed (a template's defaults, or a deployed stack's
+//! parameters copied as `sam deploy --parameter-overrides` takes them).
+
+use thiserror::Error;
+
+use super::scenario::Scenario;
+
+/// A parameter that cannot be applied.
+#[derive(Debug, Error, PartialEq)]
+pub enum ParameterError {
+    #[error("{name}={value}: not {expected}")]
+    Value {
+        name: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{0}: not a parameter of template.yaml")]
+    Unknown(String),
+}
+
+/// The template's parameters that change nothing the simulator models (names, endpoints,
+/// schedules, logging): accepted and ignored, so a deployed stack's whole list can be passed.
+pub const NOT_SIMULATED: [&str; 18] = [
+    "ClusterIdentifier",
+    "ServerlessInstanceIdentifier",
+    "MonitoringRoleArn",
+    "ProvisionedEndpointHost",
+    "ServerlessEndpointHost",
+    "HostedZoneId",
+    "ZoneName",
+    "RecordName",
+    "VpcId",
+    "RecordTtl",
+    "SweepMinutes",
+    "DryRun",
+    "EventStartSchedule",
+    "EventEndSchedule",
+    "MetricsNamespace",
+    "MetricsFilterPattern",
+    "Architecture",
+    "LogLevel",
+];
+
+/// Parameters the simulator ignores beyond [`NOT_SIMULATED`]: the local emulator's endpoint,
+/// and `EventMinReplicas` (scheduled actions are outside a spike's run).
+const ALSO_IGNORED: [&str; 2] = ["LocalEndpointUrl", "EventMinReplicas"];
+
+/// Applies `(name, value)` pairs in order; the first that does not apply is the error.
+pub fn apply(sc: &mut Scenario, parameters: &[(String, String)]) -> Result<(), ParameterError> {
+    for (name, value) in parameters {
+        apply_one(sc, name, value)?;
+    }
+    Ok(())
+}
+
+fn apply_one(sc: &mut Scenario, name: &str, value: &str) -> Result<(), ParameterError> {
+    let err = |expected| ParameterError::Value {
+        name: name.to_owned(),
+        value: value.to_owned(),
+        expected,
+    };
+    let number = || {
+        value
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| err("a number"))
+    };
+    let whole = || {
+        value
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| err("a whole number"))
+    };
+    let weight = || {
+        value
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| err("a weight (0–255)"))
+    };
+    match name {
+        "HighCpuThreshold" => sc.high.threshold = number()?,
+        "LowCpuThreshold" => sc.low.threshold = number()?,
+        "AlarmPeriodSeconds" => sc.alarm_period = whole()?.max(1),
+        "HighAlarmDatapoints" => sc.high.datapoints_to_alarm = whole()? as usize,
+        "HighAlarmEvaluationPeriods" => sc.high.evaluation_periods = whole()? as usize,
+        "LowAlarmDatapoints" => sc.low.datapoints_to_alarm = whole()? as usize,
+        "LowAlarmEvaluationPeriods" => sc.low.evaluation_periods = whole()? as usize,
+        "WeightStep" => sc.weight_step = weight()?,
+        "MaxServerlessWeight" => sc.max_serverless_weight = weight()?,
+        "ProvisionedWeight" => sc.provisioned_weight = weight()?,
+        "AlarmCycleSeconds" => sc.loops.alarm_cycle = whole()?.max(1),
+        "CooldownSeconds" => sc.loops.cooldown = whole()?.max(1),
+        "MaxRounds" => sc.loops.max_rounds = whole()?,
+        "EnableReplicaAutoScaling" => match value.trim() {
+            "true" => {
+                if sc.autoscaling.is_none() {
+                    sc.autoscaling = Scenario::default().autoscaling;
+                }
+            }
+            "false" => sc.autoscaling = None,
+            _ => return Err(err("true or false")),
+        },
+        // The template's ReaderCount mapping adds the serverless reader to the replica counts.
+        "MinReplicas" => {
+            let n = whole()?;
+            if let Some(a) = sc.autoscaling.as_mut() {
+                a.min_capacity = n + 1;
+            }
+        }
+        "MaxReplicas" => {
+            let n = whole()?;
+            if let Some(a) = sc.autoscaling.as_mut() {
+                a.max_capacity = n + 1;
+            }
+        }
+        "TargetReaderCpu" => {
+            let target = number()?;
+            if let Some(a) = sc.autoscaling.as_mut() {
+                a.target = target;
+            }
+        }
+        other if NOT_SIMULATED.contains(&other) || ALSO_IGNORED.contains(&other) => {}
+        other => return Err(ParameterError::Unknown(other.to_owned())),
+    }
+    Ok(())
+}
+
+/// `NAME=VALUE` items (each may hold several, space-separated, as `sam deploy
+/// --parameter-overrides` writes them; `ParameterKey=…,ParameterValue=…` too) into pairs.
+pub fn parse_overrides(items: &[String]) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    for item in items {
+        for word in item.split_whitespace() {
+            if let Some(rest) = word.strip_prefix("ParameterKey=") {
+                let (key, value) = rest
+                    .split_once(",ParameterValue=")
+                    .ok_or_else(|| format!("`{word}`: expected ParameterKey=K,ParameterValue=V"))?;
+                pairs.push((key.to_owned(), value.to_owned()));
+            } else {
+                let (key, value) = word
+                    .split_once('=')
+                    .ok_or_else(|| format!("`{word}`: expected NAME=VALUE"))?;
+                pairs.push((key.to_owned(), value.trim_matches('"').to_owned()));
+            }
+        }
+    }
+    Ok(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn when_parameters_are_given_by_template_name_should_set_the_scenario() {
+        let mut sc = Scenario::default();
+        apply(
+            &mut sc,
+            &pairs(&[
+                ("WeightStep", "10"),
+                ("AlarmCycleSeconds", "30"),
+                ("HighCpuThreshold", "65.5"),
+                ("HighAlarmDatapoints", "3"),
+                ("MinReplicas", "2"),
+                ("MaxReplicas", "4"),
+                ("ClusterIdentifier", "orders"),
+            ]),
+        )
+        .expect("all apply");
+        assert_eq!(sc.weight_step, 10);
+        assert_eq!(sc.loops.alarm_cycle, 30);
+        assert_eq!(sc.high.threshold, 65.5);
+        assert_eq!(sc.high.datapoints_to_alarm, 3);
+        let a = sc.autoscaling.expect("on");
+        assert_eq!(
+            (a.min_capacity, a.max_capacity),
+            (3, 5),
+            "the serverless reader counted"
+        );
+        apply(&mut sc, &pairs(&[("EnableReplicaAutoScaling", "false")])).expect("applies");
+        assert_eq!(sc.autoscaling, None);
+    }
+
+    #[test]
+    fn when_a_parameter_is_unknown_or_malformed_should_name_it() {
+        let mut sc = Scenario::default();
+        assert_eq!(
+            apply(&mut sc, &pairs(&[("WeightStepp", "10")])),
+            Err(ParameterError::Unknown("WeightStepp".to_owned()))
+        );
+        let err = apply(&mut sc, &pairs(&[("AlarmCycleSeconds", "soon")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "AlarmCycleSeconds=soon: not a whole number"
+        );
+        assert_eq!(sc, Scenario::default(), "nothing applied");
+    }
+
+    #[test]
+    fn when_overrides_are_written_as_sam_writes_them_should_split_them() {
+        let parsed = parse_overrides(&[
+            "WeightStep=10 AlarmCycleSeconds=\"30\"".to_owned(),
+            "ParameterKey=MaxRounds,ParameterValue=60".to_owned(),
+        ])
+        .expect("parses");
+        assert_eq!(
+            parsed,
+            pairs(&[
+                ("WeightStep", "10"),
+                ("AlarmCycleSeconds", "30"),
+                ("MaxRounds", "60")
+            ])
+        );
+        assert!(parse_overrides(&["WeightStep".to_owned()]).is_err());
+    }
+}
