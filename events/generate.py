@@ -166,9 +166,10 @@ def main():
     write("metrics-corrupt-payload.json", {"awslogs": {"data": base64.b64encode(
         b"\x1f\x8b\x08\x00this is not a gzip stream").decode()}})
 
-    # The recorded spike: 4 minutes of the `orders` cluster, one batch per instance per 10 s.
+    # The recorded spike: 6 minutes of the `orders` cluster, one batch per instance per 10 s.
     # Readers idle at ~25 %, a ticket sale at 10:01:00 drives them past 90 % for two minutes,
-    # then load falls back to ~30 %.
+    # then load falls to ~15 % as the sale's queue drains (long enough for the low alarm, 15 of
+    # 18 ten-second periods, to fire within the recording).
     rng = random.Random(20261122)
     spike_dir = os.path.join(HERE, "spike", "batches")
     for f in os.listdir(spike_dir):
@@ -185,10 +186,10 @@ def main():
             return 25.0 + (second - 60) * 6.8
         if second < 180:
             return 93.0
-        return 30.0
+        return 15.0
 
     for instance in ("orders-writer", "orders-reader-1", "orders-reader-2", "orders-serverless"):
-        for batch_no in range(24):
+        for batch_no in range(36):
             start = START + timedelta(seconds=10 * batch_no)
             cpus = [min(100.0, max(0.0, level(instance, 10 * batch_no + i) + rng.uniform(-3, 3)))
                     for i in range(10)]

@@ -2,8 +2,10 @@
 //!
 //! - `spillway replay`: feeds recorded RDSOSMetrics log batches through the same pipeline as the
 //!   metrics Lambda and prints the EMF lines on stdout; a summary and progress go to stderr;
-//! - `spillway simulate`: a what-if run of a spike, with and without Spillway.
+//! - `spillway simulate`: a what-if run of a spike, with and without Spillway;
+//! - `spillway alarms`: when the alarms would have fired on a recording.
 
+mod alarms;
 mod inputs;
 mod picture;
 mod recorded;
@@ -42,6 +44,9 @@ enum Command {
     Replay(Args),
     /// Simulate a spike against a configuration, with and without Spillway.
     Simulate(simulate::SimulateArgs),
+    /// When the high and low alarms would have fired on a recording, as CloudWatch evaluates
+    /// them.
+    Alarms(alarms::AlarmsArgs),
 }
 
 /// The arguments of `spillway replay`.
@@ -130,6 +135,7 @@ async fn main() -> ExitCode {
             }
         },
         Command::Simulate(args) => simulate::run(&args).await,
+        Command::Alarms(args) => alarms::run(&args).await,
     }
 }
 

@@ -116,17 +116,7 @@ async fn scenario(args: &SimulateArgs) -> Result<Scenario, String> {
         }
         None => Scenario::default(),
     };
-    if let Some(path) = &args.template {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("--template {}: {e}", path.display()))?;
-        let defaults =
-            template::defaults(&text).map_err(|e| format!("--template {}: {e}", path.display()))?;
-        parameters::apply(&mut sc, &defaults)
-            .map_err(|e| format!("--template {}: {e}", path.display()))?;
-    }
-    let overrides = parameters::parse_overrides(&args.parameter_overrides)
-        .map_err(|e| format!("--parameter-overrides: {e}"))?;
-    parameters::apply(&mut sc, &overrides).map_err(|e| format!("--parameter-overrides: {e}"))?;
+    apply_parameters(&mut sc, args.template.as_ref(), &args.parameter_overrides)?;
     if !args.recorded.is_empty() {
         let recording = recorded::read(
             &args.recorded,
@@ -173,6 +163,25 @@ async fn scenario(args: &SimulateArgs) -> Result<Scenario, String> {
         return Err("--duration: a run needs at least one second".to_owned());
     }
     Ok(sc)
+}
+
+/// A template's defaults (`--template`), then `--parameter-overrides`, applied to `sc`.
+pub fn apply_parameters(
+    sc: &mut Scenario,
+    template: Option<&PathBuf>,
+    overrides: &[String],
+) -> Result<(), String> {
+    if let Some(path) = template {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--template {}: {e}", path.display()))?;
+        let defaults =
+            template::defaults(&text).map_err(|e| format!("--template {}: {e}", path.display()))?;
+        parameters::apply(sc, &defaults)
+            .map_err(|e| format!("--template {}: {e}", path.display()))?;
+    }
+    let overrides = parameters::parse_overrides(overrides)
+        .map_err(|e| format!("--parameter-overrides: {e}"))?;
+    parameters::apply(sc, &overrides).map_err(|e| format!("--parameter-overrides: {e}"))
 }
 
 fn set<T>(field: &mut T, value: Option<T>) {
@@ -316,7 +325,7 @@ fn run_sweep(sc: &Scenario, args: &SimulateArgs) -> ExitCode {
 
 /// Writes `value` as JSON (`--json`) or through `table`, and maps the outcome to the exit
 /// status: 3 when stdout fails, except for a reader that stopped early (`| head`).
-fn emit(
+pub fn emit(
     json: bool,
     value: &impl serde::Serialize,
     table: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>,
@@ -333,7 +342,7 @@ fn emit(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("spillway simulate: writing the result failed: {e}");
+            eprintln!("spillway: writing the result failed: {e}");
             ExitCode::from(3)
         }
     }

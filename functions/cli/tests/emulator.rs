@@ -94,7 +94,7 @@ async fn replay_with_live_topology_and_publish_backfills_every_sample() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("stdout carries EMF lines only"))
         .collect();
-    assert_eq!(lines.len(), 960, "4 instances x 24 batches x 10 samples");
+    assert_eq!(lines.len(), 1440, "4 instances x 36 batches x 10 samples");
     let count = |role: &str| lines.iter().filter(|l| l["Role"] == role).count();
     assert_eq!(
         (
@@ -102,7 +102,7 @@ async fn replay_with_live_topology_and_publish_backfills_every_sample() {
             count("serverless-reader"),
             count("writer")
         ),
-        (480, 240, 240),
+        (720, 360, 360),
         "roles from the emulator's RDS topology"
     );
     assert!(
@@ -114,7 +114,7 @@ async fn replay_with_live_topology_and_publish_backfills_every_sample() {
         "the corrupt payload is named: {stderr}"
     );
     assert!(
-        stderr.contains("published: 960 data points in 2 PutMetricData requests"),
+        stderr.contains("published: 1440 data points in 3 PutMetricData requests"),
         "{stderr}"
     );
 
@@ -162,7 +162,10 @@ fn replay_offline_of_the_spike_emits_every_sample_without_network() {
         .expect("spillway replay runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 960);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).lines().count(),
+        1440
+    );
     assert!(
         stderr.contains("RDS calls: 0 (topology from file)"),
         "{stderr}"

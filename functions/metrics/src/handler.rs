@@ -280,8 +280,8 @@ mod tests {
             emitted += lines.len();
             files += 1;
         }
-        assert_eq!(files, 96, "4 instances x 24 batches");
-        assert_eq!(emitted, 960, "10 samples per batch");
+        assert_eq!(files, 144, "4 instances x 36 batches");
+        assert_eq!(emitted, 1440, "10 samples per batch");
     }
 
     #[test]

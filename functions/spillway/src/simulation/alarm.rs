@@ -34,6 +34,17 @@ pub enum AlarmState {
     InsufficientData,
 }
 
+impl AlarmState {
+    /// CloudWatch's name of the state (`OK`, `ALARM`, `INSUFFICIENT_DATA`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "OK",
+            Self::Alarm => "ALARM",
+            Self::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+}
+
 /// `TreatMissingData`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

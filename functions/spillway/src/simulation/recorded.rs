@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
+use super::alarm::{self, AlarmRule, AlarmState, Sample};
+
 /// The role the metrics function gives the provisioned readers' samples.
 const PROVISIONED: &str = "provisioned-reader";
 
@@ -19,6 +21,8 @@ const PROVISIONED: &str = "provisioned-reader";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recording {
     pub cluster: String,
+    /// The first second's time (Unix epoch, seconds).
+    pub start: i64,
     /// Distinct provisioned readers in the recording.
     pub readers: u32,
     /// Demand per second from the first sample, reader-percent.
@@ -54,6 +58,40 @@ impl Recording {
             .iter()
             .position(|d| d / readers > threshold)
             .unwrap_or(0) as u32
+    }
+}
+
+impl Recording {
+    /// The provisioned readers' average CPU of each second as the alarms' samples (at their
+    /// epoch second), visible `delay` seconds later.
+    pub fn samples(&self, delay: u32) -> Vec<Sample> {
+        let readers = f64::from(self.readers.max(1));
+        self.demand
+            .iter()
+            .enumerate()
+            .map(|(t, d)| {
+                let at = self.start + t as i64;
+                Sample {
+                    at,
+                    visible: at + i64::from(delay),
+                    value: d / readers,
+                }
+            })
+            .collect()
+    }
+
+    /// When `rule` (period `period`) would have changed state on this recording, as
+    /// CloudWatch evaluates it (periods and evaluations on the clock's 10-s or 60-s marks),
+    /// until the last sample is visible: `(epoch second, state)`.
+    pub fn alarm_transitions(
+        &self,
+        rule: &AlarmRule,
+        period: i64,
+        delay: u32,
+    ) -> Vec<(i64, AlarmState)> {
+        let samples = self.samples(delay);
+        let end = samples.last().map_or(self.start, |s| s.visible);
+        alarm::transitions(rule, period, &samples, self.start, end)
     }
 }
 
@@ -166,6 +204,7 @@ pub fn from_emf(text: &str, cluster: Option<&str>) -> Result<Recording, Recordin
     }
     Ok(Recording {
         cluster: chosen,
+        start: first,
         readers: by_instance.len() as u32,
         demand,
         saturated_seconds: saturated.iter().filter(|s| **s).count() as u32,
@@ -219,6 +258,45 @@ mod tests {
             r.problems
         );
         assert_eq!(r.first_above(70.0), 2, "85 per reader at second 2");
+        assert_eq!(r.start, 1_700_000_000);
+    }
+
+    #[test]
+    fn when_a_recording_rises_and_falls_should_give_the_alarm_transitions_aws_would() {
+        use crate::simulation::alarm::{Comparison, TreatMissingData};
+        // GIVEN one reader at 20 % for 60 s, 90 % for 60 s, 20 % for 60 s, from second 0
+        let text: Vec<String> = (0..180)
+            .map(|s| {
+                let cpu = if (60..120).contains(&s) { 90.0 } else { 20.0 };
+                line("orders", PROVISIONED, "r1", s, cpu)
+            })
+            .collect();
+        let r = from_emf(&text.join("\n"), None).expect("a recording");
+        let high = AlarmRule {
+            threshold: 70.0,
+            comparison: Comparison::GreaterThanThreshold,
+            evaluation_periods: 3,
+            datapoints_to_alarm: 2,
+            treat_missing_data: TreatMissingData::Missing,
+        };
+        // WHEN the template's high alarm (2 of 3 × 10 s) evaluates it with a 6-s delay
+        let at: Vec<(i64, AlarmState)> = r
+            .alarm_transitions(&high, 10, 6)
+            .into_iter()
+            .map(|(t, s)| (t - r.start, s))
+            .collect();
+        // THEN OK at the first evaluation with data; ALARM at 80 s, when [60,70) is complete
+        // and [70,80) holds the 90 % samples visible so far (up to second 74: the period still
+        // filling counts, as it does on CloudWatch); OK at 140 s, when only [110,120) of the
+        // last three breaches
+        assert_eq!(
+            at,
+            vec![
+                (10, AlarmState::Ok),
+                (80, AlarmState::Alarm),
+                (140, AlarmState::Ok)
+            ]
+        );
     }
 
     #[test]
