@@ -117,3 +117,202 @@ fn simulate_sweeps_a_grid_ranked_and_names_an_unknown_parameter() {
         "{bad:?}"
     );
 }
+
+fn repo() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("spillway-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    dir
+}
+
+#[test]
+fn simulate_draws_the_run_as_png_and_svg_and_refuses_other_formats() {
+    let dir = scratch("pictures");
+    let (png, svg) = (dir.join("run.png"), dir.join("run.svg"));
+    let out = simulate(&[
+        "--duration",
+        "900",
+        "--picture",
+        png.to_str().expect("UTF-8 path"),
+        "--picture",
+        svg.to_str().expect("UTF-8 path"),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let png_bytes = std::fs::read(&png).expect("the PNG was written");
+    assert_eq!(&png_bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG signature");
+    let svg_text = std::fs::read_to_string(&svg).expect("the SVG was written");
+    assert!(svg_text.starts_with("<svg"), "an SVG document");
+    for label in [
+        "provisioned-reader CPU",
+        "auto scaling only",
+        "native Aurora auto scaling",
+        "high threshold",
+        "serverless ACU",
+        "readers in service",
+        "alarms",
+    ] {
+        assert!(svg_text.contains(label), "the picture shows {label}");
+    }
+    let bad = simulate(&["--duration", "60", "--picture", "run.gif"]);
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("a .png or a .svg"),
+        "{bad:?}"
+    );
+    let heat = dir.join("sweep.svg");
+    let out = simulate(&[
+        "--duration",
+        "600",
+        "--sweep",
+        "weight-step=10,50",
+        "--sweep",
+        "alarm-cycle-seconds=10,60",
+        "--picture",
+        heat.to_str().expect("UTF-8 path"),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let heat_text = std::fs::read_to_string(&heat).expect("the heat map was written");
+    assert!(
+        heat_text.contains("seconds above the high threshold") && heat_text.contains("WeightStep"),
+        "a labelled heat map"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn simulate_takes_every_parameter_of_template_yaml_and_overrides_by_name() {
+    // Every parameter of the template is either applied or known not to matter: a parameter
+    // added to the template without a meaning for the simulator fails here.
+    let template = repo().join("template.yaml");
+    let out = simulate(&[
+        "--template",
+        template.to_str().expect("UTF-8 path"),
+        "--parameter-overrides",
+        "WeightStep=10 AlarmCycleSeconds=30 HighCpuThreshold=65",
+        "--print-scenario",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let sc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a scenario");
+    assert_eq!(sc["weight_step"], 10);
+    assert_eq!(sc["loops"]["alarm_cycle"], 30);
+    assert_eq!(sc["high"]["threshold"], 65.0);
+    assert_eq!(sc["low"]["datapoints_to_alarm"], 15, "the template's default");
+    assert_eq!(
+        sc["autoscaling"]["min_capacity"], 2,
+        "MinReplicas 1 + the serverless reader"
+    );
+    let bad = simulate(&["--parameter-overrides", "WeightStepp=10"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("WeightStepp: not a parameter of template.yaml"),
+        "{bad:?}"
+    );
+    // A scenario file round-trips, and a wrong field is named.
+    let dir = scratch("scenario");
+    let file = dir.join("scenario.json");
+    std::fs::write(&file, &out.stdout).expect("written");
+    let again = simulate(&["--scenario", file.to_str().expect("UTF-8"), "--print-scenario"]);
+    assert_eq!(again.stdout, out.stdout, "the same scenario");
+    std::fs::write(&file, r#"{"weight_stepp": 3}"#).expect("written");
+    let wrong = simulate(&["--scenario", file.to_str().expect("UTF-8")]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("unknown field `weight_stepp`"),
+        "{wrong:?}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn simulate_and_alarms_read_the_recorded_spike_from_batches_or_emf() {
+    let batches = events().join("spike/batches");
+    let topology = events().join("spike/topology.json");
+    let json = simulate(&[
+        "--recorded",
+        batches.to_str().expect("UTF-8"),
+        "--topology",
+        topology.to_str().expect("UTF-8"),
+        "--json",
+    ]);
+    assert!(json.status.success(), "{json:?}");
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(
+        v["timeline"].as_array().map(Vec::len),
+        Some(360),
+        "the recording's 6 minutes"
+    );
+    let shift = v["spillway"]["onset_to_first_shift"]
+        .as_u64()
+        .expect("the spill starts");
+    assert!((10..=60).contains(&shift), "first shift {shift} s after the onset");
+    // Without --topology, batches cannot be told apart by role.
+    let no_topology = simulate(&["--recorded", batches.to_str().expect("UTF-8")]);
+    assert_eq!(no_topology.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_topology.stderr).contains("need --topology"));
+    // The same spike as EMF lines (what the metrics function writes) gives the same alarms.
+    let emf = Command::new(env!("CARGO_BIN_EXE_spillway"))
+        .args(["replay", "--shift-to-now", "--topology"])
+        .arg(&topology)
+        .arg(&batches)
+        .output()
+        .expect("replay runs");
+    assert!(emf.status.success(), "{emf:?}");
+    let dir = scratch("alarms");
+    let file = dir.join("emf.jsonl");
+    std::fs::write(&file, &emf.stdout).expect("written");
+    let alarms = |input: &[&std::ffi::OsStr]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_spillway"))
+            .arg("alarms")
+            .args(input)
+            .arg("--json")
+            .output()
+            .expect("alarms runs");
+        assert!(out.status.success(), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let states = |name: &str| -> Vec<(u64, String)> {
+            v[name]
+                .as_array()
+                .expect("transitions")
+                .iter()
+                .map(|t| {
+                    (
+                        t["offset"].as_u64().expect("offset"),
+                        t["state"].as_str().expect("state").to_owned(),
+                    )
+                })
+                .collect()
+        };
+        (states("high"), states("low"))
+    };
+    let from_emf = alarms(&[file.as_os_str()]);
+    let from_batches = alarms(&[
+        batches.as_os_str(),
+        std::ffi::OsStr::new("--topology"),
+        topology.as_os_str(),
+    ]);
+    // Each replay moves the recording to its own now, so its seconds fall differently on the
+    // clock's 10-s evaluation marks: the same transitions, up to one evaluation apart.
+    let same = |a: &[(u64, String)], b: &[(u64, String)]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x.1 == y.1 && x.0.abs_diff(y.0) < 10)
+    };
+    assert!(
+        same(&from_emf.0, &from_batches.0) && same(&from_emf.1, &from_batches.1),
+        "{from_emf:?} vs {from_batches:?}"
+    );
+    let (high, low) = from_emf;
+    // The sale starts at 60 s: the high alarm fires 20-30 s later and clears after the fall
+    // at 180 s; the low alarm (15 of 18 periods) fires once the quiet tail is long enough.
+    let states: Vec<&str> = high.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(states, ["OK", "ALARM", "OK"], "{high:?}");
+    assert!((75..=100).contains(&high[1].0), "high ALARM at {high:?}");
+    assert!((180..=220).contains(&high[2].0), "high OK at {high:?}");
+    assert_eq!(low.last().map(|(_, s)| s.as_str()), Some("ALARM"), "{low:?}");
+    assert!((320..=360).contains(&low.last().expect("one").0), "{low:?}");
+    std::fs::remove_dir_all(dir).ok();
+}
