@@ -7,7 +7,6 @@
 
 mod alarms;
 mod inputs;
-mod picture;
 mod recorded;
 mod replay;
 mod simulate;

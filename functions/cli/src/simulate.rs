@@ -17,7 +17,9 @@ use spillway::simulation::sweep::{self, Knob, Point};
 
 use spillway::simulation::parameters;
 
-use crate::{picture, recorded, template};
+use spillway_cli::picture;
+
+use crate::{recorded, template};
 
 /// The arguments of `spillway simulate`. Every setting starts from the default scenario (the
 /// template's parameters and the simulator's own, README "The simulator") or from

@@ -199,7 +199,10 @@ fn simulate_takes_every_parameter_of_template_yaml_and_overrides_by_name() {
     assert_eq!(sc["weight_step"], 10);
     assert_eq!(sc["loops"]["alarm_cycle"], 30);
     assert_eq!(sc["high"]["threshold"], 65.0);
-    assert_eq!(sc["low"]["datapoints_to_alarm"], 15, "the template's default");
+    assert_eq!(
+        sc["low"]["datapoints_to_alarm"], 15,
+        "the template's default"
+    );
     assert_eq!(
         sc["autoscaling"]["min_capacity"], 2,
         "MinReplicas 1 + the serverless reader"
@@ -207,14 +210,19 @@ fn simulate_takes_every_parameter_of_template_yaml_and_overrides_by_name() {
     let bad = simulate(&["--parameter-overrides", "WeightStepp=10"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&bad.stderr).contains("WeightStepp: not a parameter of template.yaml"),
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("WeightStepp: not a parameter of template.yaml"),
         "{bad:?}"
     );
     // A scenario file round-trips, and a wrong field is named.
     let dir = scratch("scenario");
     let file = dir.join("scenario.json");
     std::fs::write(&file, &out.stdout).expect("written");
-    let again = simulate(&["--scenario", file.to_str().expect("UTF-8"), "--print-scenario"]);
+    let again = simulate(&[
+        "--scenario",
+        file.to_str().expect("UTF-8"),
+        "--print-scenario",
+    ]);
     assert_eq!(again.stdout, out.stdout, "the same scenario");
     std::fs::write(&file, r#"{"weight_stepp": 3}"#).expect("written");
     let wrong = simulate(&["--scenario", file.to_str().expect("UTF-8")]);
@@ -247,7 +255,10 @@ fn simulate_and_alarms_read_the_recorded_spike_from_batches_or_emf() {
     let shift = v["spillway"]["onset_to_first_shift"]
         .as_u64()
         .expect("the spill starts");
-    assert!((10..=60).contains(&shift), "first shift {shift} s after the onset");
+    assert!(
+        (10..=60).contains(&shift),
+        "first shift {shift} s after the onset"
+    );
     // Without --topology, batches cannot be told apart by role.
     let no_topology = simulate(&["--recorded", batches.to_str().expect("UTF-8")]);
     assert_eq!(no_topology.status.code(), Some(2));
@@ -312,7 +323,11 @@ fn simulate_and_alarms_read_the_recorded_spike_from_batches_or_emf() {
     assert_eq!(states, ["OK", "ALARM", "OK"], "{high:?}");
     assert!((75..=100).contains(&high[1].0), "high ALARM at {high:?}");
     assert!((180..=220).contains(&high[2].0), "high OK at {high:?}");
-    assert_eq!(low.last().map(|(_, s)| s.as_str()), Some("ALARM"), "{low:?}");
+    assert_eq!(
+        low.last().map(|(_, s)| s.as_str()),
+        Some("ALARM"),
+        "{low:?}"
+    );
     assert!((320..=360).contains(&low.last().expect("one").0), "{low:?}");
     std::fs::remove_dir_all(dir).ok();
 }
