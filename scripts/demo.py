@@ -1,9 +1,19 @@
-"""The demo's play, run by scripts/demo once the stack is deployed in the emulator: the
-recorded spike goes into RDSOSMetrics, the deployed metrics function turns it into EMF, then
-the alarms are driven (the emulator evaluates none) and the deployed state machines move the
-Route 53 weights, round by round, printed as a timeline."""
+"""The demo's play, run by scripts/demo once the stack is deployed in the emulator.
+
+The loop is closed on the data: the recorded spike goes into RDSOSMetrics and through the
+deployed metrics function; `spillway alarms` evaluates the EMF that function wrote, with the
+deployed stack's own parameters, the way CloudWatch evaluates the alarms; the alarms are set
+and their events sent at the moments that evaluation gives (the emulator evaluates no alarms),
+and the deployed state machines move the Route 53 weights. The timeline shows cause and effect:
+the readers' CPU in the data, the alarms, the weights. The simulated picture of the same spike
+(`spillway simulate --recorded`, same parameters) is written beside it.
+
+Time: the play follows the recording's clock, second for second, while an execution runs; when
+none runs nothing can change, and the play skips ahead to the next alarm transition (said so in
+the timeline)."""
 import json
 import os
+import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -14,90 +24,140 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import local_stack  # noqa: E402
 
 STACK = os.environ.get("SPILLWAY_STACK", "spillway-local")
+ROOT = local_stack.ROOT
+TMP = os.path.join(ROOT, ".tmp")
+CLI = os.environ.get("SPILLWAY_CLI_BIN", os.path.join(ROOT, "target", "debug", "spillway"))
 
 
-def outputs():
-    stack = boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
-    return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+def stack():
+    s = boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in s["Outputs"]}
+    parameters = [f'{p["ParameterKey"]}={p["ParameterValue"]}' for p in s.get("Parameters", [])]
+    return outputs, parameters
+
+
+def cli(*args):
+    done = subprocess.run([CLI, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"spillway {args[0]} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
 
 
 def main():
-    out = outputs()
+    out, parameters = stack()
     cw, sfn, r53 = boto3.client("cloudwatch"), boto3.client("stepfunctions"), boto3.client("route53")
     high, low = f"{STACK}-high-cpu", f"{STACK}-low-cpu"
     record = out["ReadEndpoint"].rstrip(".") + "."
     zone = next(z["Id"].split("/")[-1] for z in r53.list_hosted_zones()["HostedZones"]
                 if record.endswith(z["Name"]))
 
-    print("\n1. The recorded spike (4 minutes of RDSOSMetrics, 4 instances) goes into the log group")
-    start = datetime.now(timezone.utc) - timedelta(minutes=4)
+    print("\n1. The recorded spike (6 minutes of RDSOSMetrics, 4 instances) goes into the log group")
+    start = datetime.now(timezone.utc) - timedelta(minutes=6)
     n = local_stack.put_spike(start)
     lines = local_stack.emf_lines(out["MetricsFunctionArn"].split(":")[-1], n)
-    print(f"   {n} log events put; the deployed metrics function printed {len(lines)} EMF lines, e.g.:")
-    print("   " + json.dumps(lines[len(lines) // 2], separators=(",", ":")))
-    by_role = {}
+    print(f"   {n} log events put; the deployed metrics function printed {len(lines)} EMF lines")
+    os.makedirs(TMP, exist_ok=True)
+    emf = os.path.join(TMP, "demo-emf.jsonl")
+    with open(emf, "w") as f:
+        for line in lines:
+            f.write(json.dumps(line, separators=(",", ":")) + "\n")
+    # The readers' average CPU of each second of the recording, for the timeline.
+    first = min(line["_aws"]["Timestamp"] for line in lines) // 1000
+    per_second = {}
     for line in lines:
-        by_role.setdefault(line["Role"], []).append(line["CPUUtilization"])
-    for role, values in sorted(by_role.items()):
-        print(f"   {role:<19} {len(values):>4} samples, CPU {min(values):5.1f} - {max(values):5.1f} %")
+        if line["Role"] == "provisioned-reader":
+            per_second.setdefault(line["_aws"]["Timestamp"] // 1000 - first, []).append(
+                line["CPUUtilization"])
+
+    def cpu_at(offset):
+        known = [s for s in per_second if s <= offset]
+        return sum(per_second[max(known)]) / len(per_second[max(known)]) if known else float("nan")
+
+    print("\n2. When would the alarms fire on AWS? `spillway alarms` on that EMF, with the deployed")
+    print("   stack's parameters (CloudWatch's evaluation: periods, M of N, missing data)")
+    report = json.loads(cli("alarms", emf, "--json", "--parameter-overrides", *parameters))
+    plan = sorted([(t["offset"], "high", t["state"]) for t in report["high"]] +
+                  [(t["offset"], "low", t["state"]) for t in report["low"]])
+    for offset, alarm, state in plan:
+        print(f"   +{offset:>4} s  {alarm:<4} -> {state}   (readers' CPU then {cpu_at(offset):5.1f} %)")
+    if not any(a == "high" and s == "ALARM" for _, a, s in plan):
+        sys.exit("the evaluation never fires the high alarm on the recorded spike")
+
+    picture = os.path.join(TMP, "demo-simulated.png")
+    print("\n3. The simulator on the same recording and parameters (what the picture shows):")
+    table = cli("simulate", "--recorded", emf, "--picture", picture,
+                "--parameter-overrides", *parameters)
+    print("   " + table.rstrip().replace("\n", "\n   "))
+    print(f"   picture: {picture}")
+
+    print("\n4. The play: each alarm set, and its event sent, at the evaluated moment; the deployed")
+    print("   state machines move the weights")
 
     def weights():
         return local_stack.weights(zone, record)
 
-    def alarm(name):
-        return cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"]
-
     def set_alarm(name, state):
-        cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="set by the demo")
+        cw.set_alarm_state(AlarmName=name, StateValue=state,
+                           StateReason="evaluated by spillway alarms on the recorded EMF")
 
-    def event(kind, name):
-        return json.dumps(local_stack.alarm_event(kind, name))
+    machines = {"high": (high, out["ScaleUpStateMachineArn"]),
+                "low": (low, out["ScaleDownStateMachineArn"])}
+    running = []
+    state = {"high": "INSUFFICIENT_DATA", "low": "INSUFFICIENT_DATA"}
+    clock = {"offset": 0.0, "at": time.monotonic()}  # recording offset <-> real time
 
-    t0 = time.monotonic()
+    def offset_now():
+        return clock["offset"] + time.monotonic() - clock["at"]
 
     def row(note=""):
         s, p = weights()
-        print(f"   {time.monotonic() - t0:6.1f} s   high {alarm(high):<5}  low {alarm(low):<5}  "
-              f"provisioned {p:>3}  serverless {s:>3}  share {100 * s / (s + p):5.1f} %  {note}")
-        return s
+        t = offset_now()
+        print(f"   +{t:6.1f} s  CPU {cpu_at(t):5.1f} %  high {state['high']:<5}  low {state['low']:<5}"
+              f"  provisioned {p:>3}  serverless {s:>3}  share {100 * s / (s + p):5.1f} %  {note}")
 
-    def run(arn, on_change=None):
-        """Prints a row at every weight change until the execution ends (bounded: the
-        execution's own round limit, and this timeout)."""
-        last = {}
+    def busy():
+        running[:] = [a for a in running
+                      if sfn.describe_execution(executionArn=a)["status"] == "RUNNING"]
+        return bool(running)
 
-        def tick(w, _elapsed):
-            if w != last.get("w"):
-                last["w"] = w
-                row()
-                if on_change:
-                    on_change(w[0])
-
-        local_stack.watch(weights, [arn], on_tick=tick, timeout=600, interval=0.5)
-        return sfn.describe_execution(executionArn=arn)
-
-    print("\n2. The provisioned readers' CPU crosses the high threshold: the high alarm fires")
-    print("   (the emulator evaluates no alarms: set-alarm-state, then the event EventBridge sends)")
+    last = weights()
     row("at rest")
-    set_alarm(high, "ALARM")
-    up = sfn.start_execution(stateMachineArn=out["ScaleUpStateMachineArn"],
-                             input=event("high", high))["executionArn"]
 
-    def clear_at_max(s):
-        if s == 100:
-            time.sleep(12)  # one more alarm cycle at the maximum: it keeps watching
-            set_alarm(high, "OK")
+    def wait_until(offset):
+        nonlocal last
+        while offset_now() < offset:
+            if not busy():
+                clock["offset"], clock["at"] = offset, time.monotonic()
+                row(f"no execution running: skipped ahead to +{offset} s")
+                return
+            w = weights()
+            if w != last:
+                last = w
+                row()
+            time.sleep(0.5)
 
-    done = run(up, clear_at_max)
-    row(f"scale-up {done['status'].lower()}")
-
-    print("\n3. Load falls: the low alarm fires, the scale-down brings the weight back to 0")
-    set_alarm(low, "ALARM")
-    down = sfn.start_execution(stateMachineArn=out["ScaleDownStateMachineArn"],
-                               input=event("low", low))["executionArn"]
-    done = run(down)
-    set_alarm(low, "OK")
-    row(f"scale-down {done['status'].lower()}")
+    for offset, alarm, new in plan:
+        wait_until(offset)
+        state[alarm] = new
+        name, machine = machines[alarm]
+        set_alarm(name, new)
+        note = f"{alarm} alarm -> {new}"
+        if new == "ALARM":
+            event = local_stack.alarm_event(alarm, name)
+            running.append(sfn.start_execution(stateMachineArn=machine,
+                                               input=json.dumps(event))["executionArn"])
+            note += f" (event sent: {'scale-up' if alarm == 'high' else 'scale-down'} starts)"
+        row(note)
+    # The recording ends; the executions finish what they started (bounded by their round limit
+    # and this timeout).
+    deadline = time.monotonic() + 300
+    while busy() and time.monotonic() < deadline:
+        w = weights()
+        if w != last:
+            last = w
+            row()
+        time.sleep(0.5)
+    row("executions ended" if not running else "still running after 300 s")
     if weights()[0] != 0:
         sys.exit("the serverless weight did not come back to 0")
 

@@ -37,6 +37,16 @@ pub async fn read(
             batches.push(path.clone());
         }
     }
+    if !batches.is_empty() && !emf.is_empty() {
+        return Err(format!(
+            "--recorded: give EMF lines or RDSOSMetrics batches, not both ({} is a batch)",
+            batches[0].display()
+        ));
+    }
+    // Batches: through the replay pipeline, moved in time so their samples are inside the
+    // EMF window (a recording older than two weeks is otherwise dropped whole) by whole
+    // minutes (so they fall on the clock's 10-s and 60-s marks as they did), and back.
+    let mut moved_ms = 0;
     if !batches.is_empty() {
         let Some(topology) = topology else {
             return Err(format!(
@@ -49,17 +59,22 @@ pub async fn read(
         let clusters = snapshot.clusters.iter().map(|c| c.id.clone()).collect();
         let mut p = pipeline(snapshot, clusters, vec!["available".to_owned()], "Spillway");
         let bar = ProgressBar::hidden();
-        // Moved to now: a recording's own time is outside the EMF window once it is two weeks
-        // old, and only the seconds' order matters here.
-        let mut replay = Replay::new(&batches, &bar, true, None);
+        let mut replay = Replay::new(&batches, &bar, false, None);
+        let shift = replay
+            .shift_for_now()
+            .map_err(|e| format!("--recorded: {e}"))?;
+        moved_ms = shift - shift.rem_euclid(60_000);
+        p.shift_ms = moved_ms;
         let mut out = Vec::new();
         replay
             .run_with(&mut p, &mut out)
             .await
             .map_err(|e| format!("--recorded: {e}"))?;
-        emf.push_str(&String::from_utf8_lossy(&out));
+        emf = String::from_utf8_lossy(&out).into_owned();
     }
-    let recording = recorded::from_emf(&emf, cluster).map_err(|e| format!("--recorded: {e}"))?;
+    let mut recording =
+        recorded::from_emf(&emf, cluster).map_err(|e| format!("--recorded: {e}"))?;
+    recording.start -= moved_ms / 1000;
     if recording.skipped_lines > 0 {
         eprintln!(
             "spillway simulate: --recorded: skipped {} line(s) that are not metrics EMF: {}",

@@ -144,7 +144,7 @@ impl<'a> Replay<'a> {
     }
 
     /// The offset that moves the newest sample of the recording to now (a first pass).
-    fn shift_for_now(&self) -> Result<i64, ReplayError> {
+    pub fn shift_for_now(&self) -> Result<i64, ReplayError> {
         let mut newest = None::<i64>;
         for path in self.files {
             let text = std::fs::read_to_string(path).map_err(|source| inputs::InputError::Io {
