@@ -155,7 +155,9 @@ fn replay_offline_of_the_spike_emits_every_sample_without_network() {
     let output = Command::new(env!("CARGO_BIN_EXE_spillway"))
         .arg("replay")
         .env_remove("AWS_ENDPOINT_URL")
-        .args(["--topology"])
+        // The recording is dated 2026-11-22: past 14 days old every sample would be outside
+        // CloudWatch's window and dropped, so the test moves it to now.
+        .args(["--shift-to-now", "--topology"])
         .arg(events().join("spike/topology.json"))
         .arg(events().join("spike/batches"))
         .output()
