@@ -30,10 +30,16 @@ CLI = os.environ.get("SPILLWAY_CLI_BIN", os.path.join(ROOT, "target", "debug", "
 
 
 def stack():
-    s = boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in s["Outputs"]}
-    parameters = [f'{p["ParameterKey"]}={p["ParameterValue"]}' for p in s.get("Parameters", [])]
-    return outputs, parameters
+    """The stack's outputs, and its description saved for `--stack-description` (what is
+    evaluated and simulated is what is deployed)."""
+    described = boto3.client("cloudformation").describe_stacks(StackName=STACK)
+    described.pop("ResponseMetadata", None)
+    os.makedirs(TMP, exist_ok=True)
+    path = os.path.join(TMP, "demo-stack.json")
+    with open(path, "w") as f:
+        json.dump(described, f, default=str)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0]["Outputs"]}
+    return outputs, path
 
 
 def cli(*args):
@@ -44,7 +50,7 @@ def cli(*args):
 
 
 def main():
-    out, parameters = stack()
+    out, described = stack()
     cw, sfn, r53 = boto3.client("cloudwatch"), boto3.client("stepfunctions"), boto3.client("route53")
     high, low = f"{STACK}-high-cpu", f"{STACK}-low-cpu"
     record = out["ReadEndpoint"].rstrip(".") + "."
@@ -75,7 +81,7 @@ def main():
 
     print("\n2. When would the alarms fire on AWS? `spillway alarms` on that EMF, with the deployed")
     print("   stack's parameters (CloudWatch's evaluation: periods, M of N, missing data)")
-    report = json.loads(cli("alarms", emf, "--json", "--parameter-overrides", *parameters))
+    report = json.loads(cli("alarms", emf, "--json", "--stack-description", described))
     plan = sorted([(t["offset"], "high", t["state"]) for t in report["high"]] +
                   [(t["offset"], "low", t["state"]) for t in report["low"]])
     for offset, alarm, state in plan:
@@ -86,7 +92,7 @@ def main():
     picture = os.path.join(TMP, "demo-simulated.png")
     print("\n3. The simulator on the same recording and parameters (what the picture shows):")
     table = cli("simulate", "--recorded", emf, "--picture", picture,
-                "--parameter-overrides", *parameters)
+                "--stack-description", described)
     print("   " + table.rstrip().replace("\n", "\n   "))
     print(f"   picture: {picture}")
 

@@ -33,6 +33,10 @@ pub struct AlarmsArgs {
     /// stack's). Repeatable.
     #[arg(long, value_name = "NAME=VALUE", num_args = 1..)]
     parameter_overrides: Vec<String>,
+    /// A deployed stack's parameters: the JSON of `aws cloudformation describe-stacks`
+    /// (a file, or `-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    stack_description: Option<PathBuf>,
     /// Sample time to alarm visibility, seconds [default: 6].
     #[arg(long)]
     metric_delay: Option<u32>,
@@ -73,7 +77,12 @@ pub async fn run(args: &AlarmsArgs) -> ExitCode {
 
 async fn report(args: &AlarmsArgs) -> Result<Report, String> {
     let mut sc = Scenario::default();
-    simulate::apply_parameters(&mut sc, args.template.as_ref(), &args.parameter_overrides)?;
+    simulate::apply_parameters(
+        &mut sc,
+        args.template.as_ref(),
+        args.stack_description.as_ref(),
+        &args.parameter_overrides,
+    )?;
     let delay = args.metric_delay.unwrap_or(sc.metric_delay);
     let recording = recorded::read(
         &args.recorded,

@@ -38,6 +38,11 @@ pub struct SimulateArgs {
     /// parameters. Repeatable.
     #[arg(long, value_name = "NAME=VALUE", num_args = 1..)]
     parameter_overrides: Vec<String>,
+    /// Take a deployed stack's parameters from the JSON `aws cloudformation describe-stacks
+    /// --stack-name NAME` prints (a file, or `-` for stdin); applied after --template, before
+    /// --parameter-overrides.
+    #[arg(long, value_name = "FILE")]
+    stack_description: Option<PathBuf>,
     /// Replay a recorded load instead of the synthetic spike: the EMF lines `spillway replay`
     /// writes, or RDSOSMetrics batches (files or directories, as `spillway replay` reads them;
     /// they need --topology). The provisioned readers' CPU becomes the demand.
@@ -118,7 +123,12 @@ async fn scenario(args: &SimulateArgs) -> Result<Scenario, String> {
         }
         None => Scenario::default(),
     };
-    apply_parameters(&mut sc, args.template.as_ref(), &args.parameter_overrides)?;
+    apply_parameters(
+        &mut sc,
+        args.template.as_ref(),
+        args.stack_description.as_ref(),
+        &args.parameter_overrides,
+    )?;
     if !args.recorded.is_empty() {
         let recording = recorded::read(
             &args.recorded,
@@ -167,10 +177,12 @@ async fn scenario(args: &SimulateArgs) -> Result<Scenario, String> {
     Ok(sc)
 }
 
-/// A template's defaults (`--template`), then `--parameter-overrides`, applied to `sc`.
+/// A template's defaults (`--template`), a deployed stack's parameters
+/// (`--stack-description`), then `--parameter-overrides`, applied to `sc` in that order.
 pub fn apply_parameters(
     sc: &mut Scenario,
     template: Option<&PathBuf>,
+    stack: Option<&PathBuf>,
     overrides: &[String],
 ) -> Result<(), String> {
     if let Some(path) = template {
@@ -180,6 +192,18 @@ pub fn apply_parameters(
             template::defaults(&text).map_err(|e| format!("--template {}: {e}", path.display()))?;
         parameters::apply(sc, &defaults)
             .map_err(|e| format!("--template {}: {e}", path.display()))?;
+    }
+    if let Some(path) = stack {
+        let text = if path.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin())
+        } else {
+            std::fs::read_to_string(path)
+        }
+        .map_err(|e| format!("--stack-description {}: {e}", path.display()))?;
+        let described = parameters::from_stack_description(&text)
+            .map_err(|e| format!("--stack-description {}: {e}", path.display()))?;
+        parameters::apply(sc, &described)
+            .map_err(|e| format!("--stack-description {}: {e}", path.display()))?;
     }
     let overrides = parameters::parse_overrides(overrides)
         .map_err(|e| format!("--parameter-overrides: {e}"))?;

@@ -214,8 +214,30 @@ fn simulate_takes_every_parameter_of_template_yaml_and_overrides_by_name() {
             .contains("WeightStepp: not a parameter of template.yaml"),
         "{bad:?}"
     );
-    // A scenario file round-trips, and a wrong field is named.
+    // A deployed stack's parameters, as `aws cloudformation describe-stacks` prints them; the
+    // overrides still win.
     let dir = scratch("scenario");
+    let described = dir.join("stack.json");
+    std::fs::write(
+        &described,
+        r#"{"Stacks": [{"StackName": "spillway", "Parameters": [
+            {"ParameterKey": "ClusterIdentifier", "ParameterValue": "orders"},
+            {"ParameterKey": "CooldownSeconds", "ParameterValue": "90"},
+            {"ParameterKey": "WeightStep", "ParameterValue": "20"}]}]}"#,
+    )
+    .expect("written");
+    let stack = simulate(&[
+        "--stack-description",
+        described.to_str().expect("UTF-8"),
+        "--parameter-overrides",
+        "WeightStep=40",
+        "--print-scenario",
+    ]);
+    assert!(stack.status.success(), "{stack:?}");
+    let from_stack: serde_json::Value = serde_json::from_slice(&stack.stdout).expect("JSON");
+    assert_eq!(from_stack["loops"]["cooldown"], 90, "from the stack");
+    assert_eq!(from_stack["weight_step"], 40, "the override wins");
+    // A scenario file round-trips, and a wrong field is named.
     let file = dir.join("scenario.json");
     std::fs::write(&file, &out.stdout).expect("written");
     let again = simulate(&[

@@ -150,6 +150,37 @@ pub fn parse_overrides(items: &[String]) -> Result<Vec<(String, String)>, String
     Ok(pairs)
 }
 
+/// A deployed stack's parameters from `aws cloudformation describe-stacks --stack-name S`'s
+/// JSON (`{"Stacks": [{"Parameters": [{"ParameterKey": …, "ParameterValue": …}]}]}`, one
+/// stack), or from its `Parameters` list alone.
+pub fn from_stack_description(text: &str) -> Result<Vec<(String, String)>, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let list = match &v {
+        serde_json::Value::Array(_) => &v,
+        _ => {
+            let stacks = v["Stacks"]
+                .as_array()
+                .ok_or("neither describe-stacks output (`Stacks`) nor a `Parameters` list")?;
+            match stacks.as_slice() {
+                [one] => &one["Parameters"],
+                other => return Err(format!("{} stacks; describe one", other.len())),
+            }
+        }
+    };
+    list.as_array()
+        .ok_or("the stack has no `Parameters` list")?
+        .iter()
+        .map(
+            |p| match (p["ParameterKey"].as_str(), p["ParameterValue"].as_str()) {
+                (Some(k), Some(v)) => Ok((k.to_owned(), v.to_owned())),
+                _ => Err(format!(
+                    "a parameter without ParameterKey/ParameterValue: {p}"
+                )),
+            },
+        )
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +235,26 @@ mod tests {
             "AlarmCycleSeconds=soon: not a whole number"
         );
         assert_eq!(sc, Scenario::default(), "nothing applied");
+    }
+
+    #[test]
+    fn when_a_stack_is_described_should_take_its_parameters() {
+        let described = r#"{"Stacks": [{"StackName": "spillway", "Parameters": [
+            {"ParameterKey": "WeightStep", "ParameterValue": "10"},
+            {"ParameterKey": "ClusterIdentifier", "ParameterValue": "orders"}]}]}"#;
+        let pairs_read = from_stack_description(described).expect("parses");
+        assert_eq!(
+            pairs_read,
+            pairs(&[("WeightStep", "10"), ("ClusterIdentifier", "orders")])
+        );
+        let bare = r#"[{"ParameterKey": "MaxRounds", "ParameterValue": "60"}]"#;
+        assert_eq!(
+            from_stack_description(bare).expect("parses"),
+            pairs(&[("MaxRounds", "60")])
+        );
+        assert!(from_stack_description(r#"{"Stacks": []}"#).is_err());
+        assert!(from_stack_description(r#"[{"ParameterKey": "X"}]"#).is_err());
+        assert!(from_stack_description("nope").is_err());
     }
 
     #[test]
