@@ -259,7 +259,7 @@ mod tests {
     fn when_directory_is_expanded_should_list_event_files_in_order() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/spike");
         let files = expand(&[dir]).expect("the spike directory exists");
-        assert_eq!(files.len(), 97, "96 batches and the topology file");
+        assert_eq!(files.len(), 145, "144 batches and the topology file");
         let mut sorted = files.clone();
         sorted.sort();
         assert_eq!(files, sorted, "name order");

@@ -42,7 +42,7 @@ enum Command {
     /// `aws logs filter-log-events --log-group-name RDSOSMetrics`).
     Replay(Args),
     /// Simulate a spike against a configuration, with and without Spillway.
-    Simulate(simulate::SimulateArgs),
+    Simulate(Box<simulate::SimulateArgs>),
     /// When the high and low alarms would have fired on a recording, as CloudWatch evaluates
     /// them.
     Alarms(alarms::AlarmsArgs),

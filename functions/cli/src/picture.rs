@@ -11,7 +11,6 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
-use spillway::shifting::weights;
 use spillway::simulation::alarm::AlarmState;
 use spillway::simulation::scenario::{Outcome, Scenario, Second};
 use spillway::simulation::sweep::{Knob, Point};
@@ -156,11 +155,10 @@ fn draw_timeline<DB: DrawingBackend>(
 
     // 2. The serverless weight's share and the connections that followed it.
     let mut share = chart(&panels[1], "serverless share %", end, 0.0..100.0)?;
-    let provisioned = sc.provisioned_weight;
     line(
         &mut share,
         &o.timeline,
-        |s| weights::share(s.serverless_weight, provisioned) * 100.0,
+        |s| s.weight_share * 100.0,
         spill,
         "weight share (new resolutions)",
     )?;
@@ -169,7 +167,7 @@ fn draw_timeline<DB: DrawingBackend>(
         &o.timeline,
         |s| s.pool_share * 100.0,
         GREEN,
-        "connections moved (pools)",
+        "traffic moved (effective share: pools, DNS caches, clients that ignore DNS)",
     )?;
     legend(&mut share)?;
 

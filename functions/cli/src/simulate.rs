@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use std::path::PathBuf;
 
+use spillway::simulation::clients::PoolAges;
 use spillway::simulation::load::{Load, Recorded};
 use spillway::simulation::scenario::{self, Scenario, Summary};
 use spillway::simulation::sweep::{self, Knob, Point};
@@ -91,13 +92,28 @@ pub struct SimulateArgs {
     /// AlarmCycleSeconds [default: 20].
     #[arg(long)]
     alarm_cycle_seconds: Option<u32>,
-    /// The clients' pool maximum connection lifetime, seconds [default: 120].
+    /// The clients' pool maximum connection lifetime, seconds [default: 120; HikariCP: 1800].
     #[arg(long)]
     max_lifetime: Option<u32>,
+    /// The clients' DNS cache, seconds [default: 5; the JVM's: 30].
+    #[arg(long)]
+    dns_cache: Option<u32>,
+    /// The pools' connection ages when the run starts: `spread` over the lifetime, or
+    /// `together` (opened at the start) [default: spread].
+    #[arg(long, value_enum)]
+    pool_ages: Option<Ages>,
+    /// Fraction of the connections that are new each second for other reasons (scale-out,
+    /// short-lived clients), 0–1 [default: 0].
+    #[arg(long)]
+    churn_per_second: Option<f64>,
+    /// Fraction of the traffic from clients that ignore DNS weights (RDS Proxy, ProxySQL, the
+    /// AWS Advanced JDBC Wrapper's read/write splitting), 0–1 [default: 0].
+    #[arg(long)]
+    ignore_dns: Option<f64>,
     /// Sweep a parameter over values, e.g. `--sweep weight-step=10,25,50`; repeat it for a
     /// grid. Prints the points ranked by time above the high threshold. Names: weight-step,
     /// alarm-cycle-seconds, high-cpu-threshold, max-serverless-weight, metric-delay,
-    /// max-lifetime.
+    /// max-lifetime, dns-cache, ignore-dns.
     #[arg(long, value_name = "NAME=V1,V2,...")]
     sweep: Vec<String>,
     /// Draw the run (a timeline) or the sweep (a heat map) into FILE: `.png` or `.svg`.
@@ -110,6 +126,13 @@ pub struct SimulateArgs {
     /// Print the scenario these flags make, as JSON (for `--scenario`), and run nothing.
     #[arg(long)]
     print_scenario: bool,
+}
+
+/// `--pool-ages`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Ages {
+    Spread,
+    Together,
 }
 
 /// The scenario the flags describe, or the reason there is none.
@@ -171,6 +194,24 @@ async fn scenario(args: &SimulateArgs) -> Result<Scenario, String> {
     set(&mut sc.weight_step, args.weight_step);
     set(&mut sc.loops.alarm_cycle, args.alarm_cycle_seconds);
     set(&mut sc.clients.max_lifetime, args.max_lifetime);
+    set(&mut sc.clients.dns_cache, args.dns_cache);
+    set(
+        &mut sc.clients.ages,
+        args.pool_ages.map(|a| match a {
+            Ages::Spread => PoolAges::Spread,
+            Ages::Together => PoolAges::Together,
+        }),
+    );
+    for (name, value) in [
+        ("--churn-per-second", args.churn_per_second),
+        ("--ignore-dns", args.ignore_dns),
+    ] {
+        if value.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+            return Err(format!("{name}: a fraction, 0 to 1"));
+        }
+    }
+    set(&mut sc.clients.churn_per_second, args.churn_per_second);
+    set(&mut sc.clients.ignore_dns, args.ignore_dns);
     if sc.duration == 0 {
         return Err("--duration: a run needs at least one second".to_owned());
     }
@@ -314,8 +355,15 @@ fn print_table(
     row(out, "onset to the first added replica", &|s| {
         secs(s.onset_to_replicas)
     })?;
-    row(out, "largest share of connections moved", &|s| {
+    row(out, "largest weight share", &|s| {
+        format!("{:.1} %", s.max_weight_share * 100.0)
+    })?;
+    row(out, "largest share of traffic moved", &|s| {
         format!("{:.1} %", s.max_pool_share * 100.0)
+    })?;
+    row(out, "traffic within 10 % of the top weight", &|s| {
+        s.seconds_to_follow
+            .map_or("never".to_owned(), |t| format!("{t} s after"))
     })
 }
 

@@ -84,7 +84,7 @@ impl Default for Scenario {
             clients: ClientSettings {
                 max_lifetime: 120,
                 dns_cache: 5,
-                propagation: 0,
+                ..ClientSettings::default()
             },
             metric_delay: 6,
             high: alarm(70.0, Comparison::GreaterThanThreshold, 3, 2),
@@ -129,6 +129,9 @@ pub struct Second {
     pub serverless_cpu: f64,
     pub serverless_acu: f64,
     pub serverless_weight: u16,
+    /// The weights' share of new resolutions (0–1).
+    pub weight_share: f64,
+    /// The effective share of the traffic on the serverless reader (0–1).
     pub pool_share: f64,
     pub readers_in_service: u32,
     pub high: AlarmState,
@@ -145,7 +148,14 @@ pub struct Summary {
     pub seconds_above_high: u32,
     /// Seconds from the onset until the first added replica is in service (`None`: never).
     pub onset_to_replicas: Option<u32>,
+    /// The largest effective share of the traffic on the serverless reader.
     pub max_pool_share: f64,
+    /// The largest share the weights gave it.
+    pub max_weight_share: f64,
+    /// Seconds from the first weight change until the effective share is within 10 % of the
+    /// weights' largest share (`None`: never, e.g. clients that ignore DNS, or the weights came
+    /// down first).
+    pub seconds_to_follow: Option<u32>,
 }
 
 /// A run with Spillway, and the same load with auto scaling alone and with native Aurora auto
@@ -289,6 +299,7 @@ fn simulate(sc: &Scenario, variant: Variant) -> Vec<Second> {
             serverless_cpu,
             serverless_acu: serverless.acu(),
             serverless_weight: loops.as_ref().map_or(0, |l| l.weights().0),
+            weight_share: weights_share,
             pool_share: share,
             readers_in_service: readers.in_service(),
             high,
@@ -321,6 +332,22 @@ fn summarise(sc: &Scenario, timeline: &[Second]) -> Summary {
             .find(|s| s.readers_in_service > sc.readers)
             .map(|s| s.t - onset),
         max_pool_share: timeline.iter().map(|s| s.pool_share).fold(0.0, f64::max),
+        max_weight_share: timeline.iter().map(|s| s.weight_share).fold(0.0, f64::max),
+        seconds_to_follow: {
+            // Measured against the weights' largest share, not the share of each second: once
+            // the weights come down again, any lagging share is "within 10 %" of them.
+            let top = timeline.iter().map(|s| s.weight_share).fold(0.0, f64::max);
+            timeline
+                .iter()
+                .find(|s| s.serverless_weight > 0)
+                .and_then(|first| {
+                    timeline
+                        .iter()
+                        .skip_while(|s| s.t < first.t)
+                        .find(|s| s.pool_share >= 0.9 * top)
+                        .map(|s| s.t - first.t)
+                })
+        },
     }
 }
 

@@ -16,6 +16,8 @@ pub enum Knob {
     MaxServerlessWeight,
     MetricDelay,
     MaxLifetime,
+    DnsCache,
+    IgnoreDns,
 }
 
 impl Knob {
@@ -28,18 +30,22 @@ impl Knob {
             "max-serverless-weight" => Self::MaxServerlessWeight,
             "metric-delay" => Self::MetricDelay,
             "max-lifetime" => Self::MaxLifetime,
+            "dns-cache" => Self::DnsCache,
+            "ignore-dns" => Self::IgnoreDns,
             _ => return None,
         })
     }
 
     /// The names `parse` accepts.
-    pub const NAMES: [&str; 6] = [
+    pub const NAMES: [&str; 8] = [
         "weight-step",
         "alarm-cycle-seconds",
         "high-cpu-threshold",
         "max-serverless-weight",
         "metric-delay",
         "max-lifetime",
+        "dns-cache",
+        "ignore-dns",
     ];
 
     fn apply(self, sc: &mut Scenario, value: f64) {
@@ -55,6 +61,8 @@ impl Knob {
             }
             Self::MetricDelay => sc.metric_delay = whole,
             Self::MaxLifetime => sc.clients.max_lifetime = whole.max(1),
+            Self::DnsCache => sc.clients.dns_cache = whole,
+            Self::IgnoreDns => sc.clients.ignore_dns = value.clamp(0.0, 1.0),
         }
     }
 }
