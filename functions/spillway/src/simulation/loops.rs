@@ -59,6 +59,9 @@ pub struct Loops {
     previous: (AlarmState, AlarmState),
     /// Seconds at which the weights changed, with the new serverless weight.
     pub changes: Vec<(u32, u16)>,
+    /// Rounds run so far by scale-up and by scale-down executions (what Step Functions bills
+    /// as state transitions).
+    pub rounds: (u32, u32),
 }
 
 impl Loops {
@@ -73,6 +76,7 @@ impl Loops {
             down: None,
             previous: (AlarmState::InsufficientData, AlarmState::InsufficientData),
             changes: Vec::new(),
+            rounds: (0, 0),
         }
     }
 
@@ -104,6 +108,7 @@ impl Loops {
         }
         self.previous = (high, low);
         if let Some(mut e) = self.up.filter(|e| e.next_round == now) {
+            self.rounds.0 += 1;
             self.up = if e.rounds >= s.max_rounds || high != AlarmState::Alarm {
                 None
             } else {
@@ -114,6 +119,7 @@ impl Loops {
             };
         }
         if let Some(mut e) = self.down.filter(|e| e.next_round == now) {
+            self.rounds.1 += 1;
             self.down = if high == AlarmState::Alarm
                 || e.rounds >= s.max_rounds
                 || low != AlarmState::Alarm

@@ -3,6 +3,7 @@
 //!
 //! - [`alarm`]: CloudWatch metric-alarm evaluation with its documented missing-data semantics;
 //! - [`autoscaling`]: Application Auto Scaling target tracking on the provisioned readers' CPU;
+//! - [`cost`]: what each strategy costs for the same load, from one price file;
 //! - [`clients`]: how far a weight change moves the clients' connection pools, second by second;
 //! - [`load`]: a synthetic spike, the provisioned readers and booting replicas, the Serverless v2
 //!   reader's capacity;
@@ -17,6 +18,7 @@
 pub mod alarm;
 pub mod autoscaling;
 pub mod clients;
+pub mod cost;
 pub mod load;
 pub mod loops;
 pub mod parameters;

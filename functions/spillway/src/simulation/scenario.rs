@@ -29,6 +29,10 @@ pub struct NativeAutoScaling {
     pub metric_delay: u32,
 }
 
+fn one() -> u32 {
+    1
+}
+
 /// Everything a run needs; defaults are the template's and the README's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +45,10 @@ pub struct Scenario {
     pub clients: ClientSettings,
     /// Sample time → visible to the alarm (Enhanced Monitoring, Logs, Lambda, EMF), seconds.
     pub metric_delay: u32,
+    /// Enhanced Monitoring's interval, seconds (1, 5, 10, 15, 30 or 60): one sample per
+    /// interval reaches the alarms and Spillway's auto scaling metric.
+    #[serde(default = "one")]
+    pub em_interval: u32,
     pub high: AlarmRule,
     pub low: AlarmRule,
     pub alarm_period: u32,
@@ -52,6 +60,9 @@ pub struct Scenario {
     pub autoscaling: Option<TargetTrackingSettings>,
     /// The native-Aurora-auto-scaling baseline; `None`: not run.
     pub native: Option<NativeAutoScaling>,
+    /// What the bill depends on beyond the run (`simulation::cost`).
+    #[serde(default)]
+    pub cost: super::cost::CostSettings,
 }
 
 impl Default for Scenario {
@@ -87,6 +98,7 @@ impl Default for Scenario {
                 ..ClientSettings::default()
             },
             metric_delay: 6,
+            em_interval: 1,
             high: alarm(70.0, Comparison::GreaterThanThreshold, 3, 2),
             low: alarm(30.0, Comparison::LessThanThreshold, 18, 15),
             alarm_period: 10,
@@ -107,6 +119,7 @@ impl Default for Scenario {
                 },
                 metric_delay: 60,
             }),
+            cost: super::cost::CostSettings::default(),
         }
     }
 }
@@ -134,6 +147,10 @@ pub struct Second {
     /// The effective share of the traffic on the serverless reader (0–1).
     pub pool_share: f64,
     pub readers_in_service: u32,
+    /// Readers in service or being created: what is billed.
+    pub readers_billed: u32,
+    /// Rounds the scale-up and scale-down executions have run so far.
+    pub rounds: (u32, u32),
     pub high: AlarmState,
     pub low: AlarmState,
 }
@@ -259,16 +276,23 @@ fn simulate(sc: &Scenario, variant: Variant) -> Vec<Second> {
         let share = pool.step(weights_share);
         let provisioned_cpu = readers.step(demand * (1.0 - share), t);
         let serverless_cpu = serverless.step(demand * share);
-        samples.push(Sample {
-            at: i64::from(t),
-            visible: i64::from(t + sc.metric_delay),
-            value: provisioned_cpu,
-        });
-        tracked.push(Sample {
-            at: i64::from(t),
-            visible: i64::from(tracking_visible(t)),
-            value: provisioned_cpu,
-        });
+        // Spillway's metric has a sample each Enhanced Monitoring interval; the built-in
+        // one-minute CPU of the native baseline does not depend on it.
+        let sampled = t % sc.em_interval.max(1) == 0;
+        if sampled {
+            samples.push(Sample {
+                at: i64::from(t),
+                visible: i64::from(t + sc.metric_delay),
+                value: provisioned_cpu,
+            });
+        }
+        if sampled || matches!(variant, Variant::Native(_)) {
+            tracked.push(Sample {
+                at: i64::from(t),
+                visible: i64::from(tracking_visible(t)),
+                value: provisioned_cpu,
+            });
+        }
         let now = i64::from(t);
         if t % every == 0 {
             let range = |rule: &AlarmRule| {
@@ -302,6 +326,8 @@ fn simulate(sc: &Scenario, variant: Variant) -> Vec<Second> {
             weight_share: weights_share,
             pool_share: share,
             readers_in_service: readers.in_service(),
+            readers_billed: readers.desired(),
+            rounds: loops.as_ref().map_or((0, 0), |l| l.rounds),
             high,
             low,
         });

@@ -18,6 +18,7 @@ pub enum Knob {
     MaxLifetime,
     DnsCache,
     IgnoreDns,
+    EmInterval,
 }
 
 impl Knob {
@@ -32,12 +33,13 @@ impl Knob {
             "max-lifetime" => Self::MaxLifetime,
             "dns-cache" => Self::DnsCache,
             "ignore-dns" => Self::IgnoreDns,
+            "em-interval" => Self::EmInterval,
             _ => return None,
         })
     }
 
     /// The names `parse` accepts.
-    pub const NAMES: [&str; 8] = [
+    pub const NAMES: [&str; 9] = [
         "weight-step",
         "alarm-cycle-seconds",
         "high-cpu-threshold",
@@ -46,6 +48,7 @@ impl Knob {
         "max-lifetime",
         "dns-cache",
         "ignore-dns",
+        "em-interval",
     ];
 
     fn apply(self, sc: &mut Scenario, value: f64) {
@@ -63,6 +66,7 @@ impl Knob {
             Self::MaxLifetime => sc.clients.max_lifetime = whole.max(1),
             Self::DnsCache => sc.clients.dns_cache = whole,
             Self::IgnoreDns => sc.clients.ignore_dns = value.clamp(0.0, 1.0),
+            Self::EmInterval => sc.em_interval = whole.max(1),
         }
     }
 }
