@@ -463,8 +463,8 @@ fn event_window(sc: &Scenario) -> (u32, u32) {
     let onset = sc.load.onset();
     let readers = f64::from(sc.readers.max(1));
     let end = (onset..sc.duration)
-        .filter(|t| sc.high.breaches(sc.load.demand(*t) / readers))
-        .last()
+        .rev()
+        .find(|t| sc.high.breaches(sc.load.demand(*t) / readers))
         .unwrap_or(onset);
     (onset, end + 1)
 }
