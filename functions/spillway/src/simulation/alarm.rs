@@ -20,8 +20,13 @@
 //! agrees with every row of both tables, which the tests check. Under `ignore` the same case
 //! keeps the current state (the tables' "Retain current state").
 //!
-//! Not documented by AWS, so a parameter: the length of the evaluation range. The guide's only
+//! Not documented by AWS, so a parameter: the length of the evaluation range ("the exact number
+//! of data points it attempts to retrieve depends on the length of the alarm period and whether
+//! it is based on a metric with standard resolution or high resolution"). The guide's only
 //! example retrieves 5 datapoints for N = 3; [`AlarmRule::evaluation_range`] defaults to N + 2.
+//! Also assumed: an evaluation happens exactly on the clock's 10-s (or 60-s) mark and sees the
+//! samples visible by then; AWS documents the cadence ("every 10 seconds" for 10- and 30-s
+//! periods; 20-s periods are assumed to be the same), not the instant.
 
 use serde::{Deserialize, Serialize};
 
@@ -75,12 +80,18 @@ pub struct AlarmRule {
     /// M (1 ≤ M ≤ N).
     pub datapoints_to_alarm: usize,
     pub treat_missing_data: TreatMissingData,
+    /// Periods one evaluation retrieves; `None`: N + 2 (see the module doc).
+    #[serde(default)]
+    pub evaluation_range: Option<usize>,
 }
 
 impl AlarmRule {
-    /// How many of the most recent periods one evaluation retrieves (N + 2; see the module doc).
+    /// How many of the most recent periods one evaluation retrieves (by default N + 2; see the
+    /// module doc), never fewer than N.
     pub fn evaluation_range(&self) -> usize {
-        self.evaluation_periods + 2
+        self.evaluation_range
+            .unwrap_or(self.evaluation_periods + 2)
+            .max(self.evaluation_periods)
     }
 
     /// Whether one datapoint breaches the threshold.
@@ -230,6 +241,7 @@ mod tests {
             evaluation_periods: 3,
             datapoints_to_alarm: m,
             treat_missing_data: treat,
+            evaluation_range: None,
         }
     }
 

@@ -11,8 +11,13 @@
 //!
 //! The policy acts at every one-minute evaluation while its alarm is in ALARM (as alarm actions
 //! on scaling policies repeat), sizing the fleet to `ceil(capacity × metric / target)` within
-//! `[min, max]`; `capacity` counts readers still booting, as the scalable target's desired
-//! capacity does.
+//! `[min, max]`. Aurora's rules on top (Aurora guide, "Amazon Aurora Auto Scaling with Aurora
+//! Replicas"): it "only scales a DB cluster if the DB cluster is in the available state" — no
+//! new activity while replicas are being created (`busy`) — and the scale-out cooldown runs
+//! "after a scale-out activity completes", i.e. from the moment the replicas joined. Scale-in
+//! is "more gradual" than scale-out (Application Auto Scaling guide) with no figure given: at
+//! most `max_scale_in_step` replicas per activity (default 1, an assumption), and "Aurora Auto
+//! Scaling only removes Aurora Replicas that it created" (the caller keeps the originals).
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +36,14 @@ pub struct TargetTrackingSettings {
     pub out_datapoints: usize,
     /// One-minute datapoints below 90 % of the target before scaling in (observed: 15).
     pub in_datapoints: usize,
+    /// Replicas removed per scale-in activity at most (an assumption: AWS says only "more
+    /// gradually").
+    #[serde(default = "one")]
+    pub max_scale_in_step: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl TargetTrackingSettings {
@@ -44,6 +57,7 @@ impl TargetTrackingSettings {
             scale_in_cooldown: 600,
             out_datapoints: 3,
             in_datapoints: 15,
+            max_scale_in_step: 1,
         }
     }
 }
@@ -71,6 +85,7 @@ impl TargetTracking {
             evaluation_periods: n,
             datapoints_to_alarm: n,
             treat_missing_data: TreatMissingData::Missing,
+            evaluation_range: None,
         };
         Self {
             high: rule(
@@ -92,8 +107,21 @@ impl TargetTracking {
     }
 
     /// At second `now` (acting on whole minutes only), with the metric's `samples` and the
-    /// current desired `capacity`: the new desired capacity, if the policy changes it.
-    pub fn decide(&mut self, samples: &[Sample], now: i64, capacity: u32) -> Option<u32> {
+    /// current desired `capacity`, `busy` while an earlier activity's replicas are still being
+    /// created: the new desired capacity, if the policy changes it.
+    pub fn decide(
+        &mut self,
+        samples: &[Sample],
+        now: i64,
+        capacity: u32,
+        busy: bool,
+    ) -> Option<u32> {
+        if busy {
+            // The cooldown starts when the activity completes: push it along until then.
+            if let Some((_, to)) = self.last_out {
+                self.last_out = Some((now, to));
+            }
+        }
         if now.rem_euclid(PERIOD) != 0 {
             return None;
         }
@@ -102,6 +130,9 @@ impl TargetTracking {
         let low_range = alarm::datapoints(samples, PERIOD, self.low.evaluation_range(), now);
         self.high_state = self.high.evaluate(&high_range, self.high_state);
         self.low_state = self.low.evaluate(&low_range, self.low_state);
+        if busy {
+            return None;
+        }
         let latest = high_range.iter().rev().flatten().next().copied()?;
         let sized = ((f64::from(capacity) * latest / s.target).ceil() as u32)
             .clamp(s.min_capacity, s.max_capacity);
@@ -117,13 +148,10 @@ impl TargetTracking {
         if self.low_state == AlarmState::Alarm && sized < capacity {
             let cooling = self
                 .last_in
-                .is_some_and(|at| now - at < s.scale_in_cooldown)
-                || self
-                    .last_out
-                    .is_some_and(|(at, _)| now - at < s.scale_out_cooldown);
+                .is_some_and(|at| now - at < s.scale_in_cooldown);
             if !cooling {
                 self.last_in = Some(now);
-                return Some(sized);
+                return Some(sized.max(capacity.saturating_sub(s.max_scale_in_step.max(1))));
             }
         }
         None
@@ -150,7 +178,7 @@ mod tests {
         let mut capacity = capacity;
         let mut changes = Vec::new();
         for now in 0..=until {
-            if let Some(c) = policy.decide(samples, now, capacity) {
+            if let Some(c) = policy.decide(samples, now, capacity, false) {
                 changes.push((now, c));
                 capacity = c;
             }
@@ -184,7 +212,10 @@ mod tests {
         let samples = cpu(0, 2400, 20.0);
         let changes = run(&samples, 6, 2400);
         let (at, to) = changes[0];
-        assert_eq!(to, 2, "6 × 20/60 = 2: {changes:?}");
+        assert_eq!(
+            to, 5,
+            "6 × 20/60 = 2, one replica per activity: {changes:?}"
+        );
         assert!(
             (900..=960).contains(&at),
             "fifteen one-minute datapoints: {at} s"
@@ -197,6 +228,41 @@ mod tests {
         assert!(
             run(&samples, 4, 2400).is_empty(),
             "within 10 % below the target"
+        );
+    }
+
+    #[test]
+    fn when_replicas_are_still_being_created_should_wait_and_cool_down_from_their_arrival() {
+        // GIVEN 2 readers at 90 % against a 60 % target, and replicas taking 420 s to join
+        let samples = cpu(0, 2400, 90.0);
+        let mut policy = TargetTracking::new(TargetTrackingSettings::new(60.0, 1, 14));
+        let (mut capacity, mut joins_at) = (2, None::<i64>);
+        let mut changes = Vec::new();
+        for now in 0..=2400 {
+            let busy = joins_at.is_some_and(|at| now < at);
+            if let Some(c) = policy.decide(&samples, now, capacity, busy) {
+                changes.push((now, c));
+                capacity = c;
+                joins_at = Some(now + 420);
+            }
+        }
+        // THEN no second activity until the first one's replicas joined (the cooldown counts
+        // from then, and a larger scale-out is allowed within it, as AWS documents)
+        assert!(changes.len() >= 2, "{changes:?}");
+        assert!(
+            changes.windows(2).all(|w| w[1].0 >= w[0].0 + 420),
+            "one activity at a time: {changes:?}"
+        );
+        // AND a scale-out that is not larger waits out the cooldown from the arrival
+        let mut policy = TargetTracking::new(TargetTrackingSettings::new(60.0, 1, 14));
+        assert_eq!(policy.decide(&samples, 180, 2, false), Some(3));
+        for now in 181..600 {
+            assert_eq!(policy.decide(&samples, now, 3, true), None, "busy at {now}");
+        }
+        assert_eq!(
+            policy.last_out,
+            Some((599, 3)),
+            "the cooldown runs from the last second the activity was in progress"
         );
     }
 }

@@ -12,8 +12,9 @@
 //! capacity, the larger the scaling increment and thus the faster scaling can happen" (Aurora
 //! guide, Serverless v2 how it works); AWS publishes no rate, so the model grows capacity by a
 //! fixed fraction per second towards what the load needs (`growth_per_second`, a parameter to
-//! sweep), at least 0.5 ACU a second, within `[min_acu, max_acu]`; it shrinks towards the need
-//! at the same rate. Not modelled: query latency, the writer, memory and buffer-pool warm-up.
+//! sweep), at least `min_growth_acu` a second (0.5 by default: an assumption, AWS's 0.5 ACU is a
+//! step size, not a rate), within `[min_acu, max_acu]`; it shrinks towards the need at the same
+//! rate. Not modelled: query latency, the writer, memory and buffer-pool warm-up.
 
 use serde::{Deserialize, Serialize};
 
@@ -107,6 +108,14 @@ pub struct ServerlessSettings {
     pub growth_per_second: f64,
     /// ACUs that do the work of one provisioned reader at 100 % CPU.
     pub acu_per_reader: f64,
+    /// The least capacity change per second, ACU (an assumption: AWS documents 0.5 ACU as the
+    /// smallest scaling increment, not a rate).
+    #[serde(default = "half")]
+    pub min_growth_acu: f64,
+}
+
+fn half() -> f64 {
+    0.5
 }
 
 /// The serverless reader, second by second.
@@ -115,9 +124,6 @@ pub struct ServerlessReader {
     settings: ServerlessSettings,
     acu: f64,
 }
-
-/// The smallest capacity step Serverless v2 takes.
-const ACU_STEP: f64 = 0.5;
 
 impl ServerlessReader {
     /// At rest, at its minimum capacity.
@@ -137,7 +143,7 @@ impl ServerlessReader {
     pub fn step(&mut self, demand: f64) -> f64 {
         let s = self.settings;
         let needed = (demand / 100.0 * s.acu_per_reader).clamp(s.min_acu, s.max_acu);
-        let rate = (self.acu * s.growth_per_second).max(ACU_STEP);
+        let rate = (self.acu * s.growth_per_second).max(s.min_growth_acu.max(0.0));
         self.acu = if needed > self.acu {
             (self.acu + rate).min(needed)
         } else {
@@ -152,6 +158,8 @@ impl ServerlessReader {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProvisionedReaders {
     in_service: u32,
+    /// The readers there before any was added: auto scaling never removes them.
+    original: u32,
     /// The second each booting replica joins.
     booting: Vec<u32>,
     boot_seconds: u32,
@@ -161,6 +169,7 @@ impl ProvisionedReaders {
     pub fn new(in_service: u32, boot_seconds: u32) -> Self {
         Self {
             in_service,
+            original: in_service,
             booting: Vec::new(),
             boot_seconds,
         }
@@ -181,9 +190,19 @@ impl ProvisionedReaders {
             .extend(std::iter::repeat_n(now + self.boot_seconds, n as usize));
     }
 
-    /// Removes up to `n` readers in service, keeping at least one.
+    /// Whether replicas are still being created.
+    pub fn booting(&self) -> bool {
+        !self.booting.is_empty()
+    }
+
+    /// Removes up to `n` readers in service that were added ("Aurora Auto Scaling only removes
+    /// Aurora Replicas that it created"), keeping at least one.
     pub fn remove(&mut self, n: u32) {
-        self.in_service = self.in_service.saturating_sub(n).max(1);
+        self.in_service = self
+            .in_service
+            .saturating_sub(n)
+            .max(self.original.min(self.in_service))
+            .max(1);
     }
 
     /// Second `now` passes with `demand` reader-percent on the provisioned readers; returns
@@ -237,7 +256,10 @@ mod tests {
         assert_eq!(readers.step(300.0, 430), 75.0);
         assert_eq!(readers.in_service(), 4);
         readers.remove(10);
-        assert_eq!(readers.in_service(), 1, "never below one");
+        assert_eq!(readers.in_service(), 2, "never the readers it did not add");
+        let mut one = ProvisionedReaders::new(1, 0);
+        one.remove(1);
+        assert_eq!(one.in_service(), 1, "never below one");
     }
 
     #[test]
@@ -247,6 +269,7 @@ mod tests {
             max_acu: 64.0,
             growth_per_second: 0.1,
             acu_per_reader: 8.0,
+            min_growth_acu: 0.5,
         };
         let seconds_to_reach = |min_acu: f64, target: f64| {
             let mut sv = ServerlessReader::new(ServerlessSettings {

@@ -3,9 +3,17 @@
 //! [`crate::shifting::weights::next`], the same arithmetic the weight-step function runs.
 //!
 //! This is a model of `state-machines/scale-up.asl.json` and `scale-down.asl.json`, not the
-//! definitions themselves: what it leaves out is what no simulation needs (the lock table —
-//! one execution per machine is what the election guarantees —, retries, the sweep's
-//! restarts of executions that ended at their round limit).
+//! definitions themselves (the conformance test in `tests/e2e` holds it to them): what it
+//! leaves out is the lock table (one execution per machine is what the election guarantees)
+//! and retries. It keeps:
+//! - the expected weight each execution passes to the weight-step function: when the other
+//!   machine (or an operator) moved the pair since, the step fails with `ConcurrentChange`,
+//!   and the round is spent re-reading (no step, then the usual wait);
+//! - the sweep schedule (`SweepMinutes`): at every sweep an idle machine whose alarm is in
+//!   ALARM starts again (an execution that ended at its round limit, or a hand-over, while
+//!   the alarm stayed in ALARM);
+//! - a round's own duration beyond its wait (`round_overhead`: the alarm read, the lock, the
+//!   function), whole seconds.
 //! - scale-up starts when the high alarm enters ALARM; each round reads the high alarm and, if
 //!   it is in ALARM, steps up (at the maximum too: a no-op), then waits `alarm_cycle`; it ends
 //!   when the alarm is not in ALARM or after `max_rounds`;
@@ -27,6 +35,12 @@ pub struct LoopSettings {
     pub max_rounds: u32,
     /// EventBridge's delivery of the alarm event to a new execution, seconds.
     pub start_delay: u32,
+    /// Seconds a round takes beyond its wait (tasks, the function).
+    #[serde(default)]
+    pub round_overhead: u32,
+    /// `SweepMinutes` in seconds; `None` or 0: no sweep schedule.
+    #[serde(default)]
+    pub sweep_every: Option<u32>,
 }
 
 impl Default for LoopSettings {
@@ -36,6 +50,8 @@ impl Default for LoopSettings {
             cooldown: 60,
             max_rounds: 180,
             start_delay: 1,
+            round_overhead: 0,
+            sweep_every: Some(300),
         }
     }
 }
@@ -45,6 +61,8 @@ impl Default for LoopSettings {
 struct Execution {
     next_round: u32,
     rounds: u32,
+    /// The serverless weight it expects to find (what it set last); `None`: any.
+    expected: Option<u16>,
 }
 
 /// Both loops and the pair's weights.
@@ -94,27 +112,39 @@ impl Loops {
     /// ALARM, and runs the rounds that are due.
     pub fn step(&mut self, now: u32, high: AlarmState, low: AlarmState) {
         let s = self.settings;
-        if high == AlarmState::Alarm && self.previous.0 != AlarmState::Alarm && self.up.is_none() {
-            self.up = Some(Execution {
-                next_round: now + s.start_delay,
-                rounds: 0,
-            });
+        let start = Execution {
+            next_round: now + s.start_delay,
+            rounds: 0,
+            expected: None,
+        };
+        let sweep = s
+            .sweep_every
+            .is_some_and(|every| every > 0 && now > 0 && now.is_multiple_of(every));
+        let up_starts =
+            high == AlarmState::Alarm && (self.previous.0 != AlarmState::Alarm || sweep);
+        if up_starts && self.up.is_none() {
+            self.up = Some(start);
         }
-        if low == AlarmState::Alarm && self.previous.1 != AlarmState::Alarm && self.down.is_none() {
-            self.down = Some(Execution {
-                next_round: now + s.start_delay,
-                rounds: 0,
-            });
+        let down_starts =
+            low == AlarmState::Alarm && (self.previous.1 != AlarmState::Alarm || sweep);
+        if down_starts && self.down.is_none() {
+            self.down = Some(start);
         }
         self.previous = (high, low);
+        let wait = |cycle: u32| now + cycle + s.round_overhead;
         if let Some(mut e) = self.up.filter(|e| e.next_round == now) {
             self.rounds.0 += 1;
             self.up = if e.rounds >= s.max_rounds || high != AlarmState::Alarm {
                 None
             } else {
-                self.apply(now, Direction::Up);
+                if e.expected.is_some_and(|w| w != self.serverless) {
+                    e.expected = None;
+                } else {
+                    self.apply(now, Direction::Up);
+                    e.expected = Some(self.serverless);
+                }
                 e.rounds += 1;
-                e.next_round = now + s.alarm_cycle;
+                e.next_round = wait(s.alarm_cycle);
                 Some(e)
             };
         }
@@ -125,10 +155,16 @@ impl Loops {
                 || low != AlarmState::Alarm
             {
                 None
+            } else if e.expected.is_some_and(|w| w != self.serverless) {
+                e.expected = None;
+                e.rounds += 1;
+                e.next_round = wait(s.cooldown);
+                Some(e)
             } else {
                 let at_zero = self.apply(now, Direction::Down);
+                e.expected = Some(self.serverless);
                 e.rounds += 1;
-                e.next_round = now + s.cooldown;
+                e.next_round = wait(s.cooldown);
                 (!at_zero).then_some(e)
             };
         }
@@ -218,5 +254,61 @@ mod tests {
         );
         run(&mut l, 0, 300, |_| (Alarm, Ok));
         assert_eq!(l.weights().0, 50, "two rounds, then the execution ends");
+    }
+
+    #[test]
+    fn when_the_other_machine_moved_the_pair_the_round_should_be_spent_re_reading() {
+        // GIVEN scale-down running from 100 (its expected weight 75 after its first step)
+        let mut l = loops();
+        run(&mut l, 0, 100, |t| (if t >= 10 { Alarm } else { Ok }, Ok));
+        run(&mut l, 100, 200, |t| {
+            (Ok, if t >= 150 { Alarm } else { Ok })
+        });
+        assert_eq!(l.weights().0, 75, "one step down at 151");
+        // WHEN a short burst fires the high alarm for one scale-up round (it raises to 100)
+        // while the low alarm stays in ALARM
+        run(&mut l, 200, 215, |t| {
+            (if t < 202 { Alarm } else { Ok }, Alarm)
+        });
+        assert_eq!(l.weights().0, 100, "scale-up raised at 201");
+        // THEN scale-down's next round (211) finds 100, not the 75 it set: ConcurrentChange,
+        // no step; it steps again a cooldown later (271)
+        run(&mut l, 215, 300, |_| (Ok, Alarm));
+        let after: Vec<(u32, u16)> = l
+            .changes
+            .iter()
+            .copied()
+            .filter(|(t, _)| *t > 201)
+            .collect();
+        assert_eq!(after, vec![(271, 75)], "{:?}", l.changes);
+    }
+
+    #[test]
+    fn when_an_execution_ended_while_its_alarm_stays_in_alarm_the_sweep_should_restart_it() {
+        // GIVEN executions limited to one round, the high alarm in ALARM from 10 s on
+        let mut l = Loops::new(
+            LoopSettings {
+                max_rounds: 1,
+                ..LoopSettings::default()
+            },
+            WeightPolicy::new(25, 100, 100).expect("valid"),
+        );
+        run(&mut l, 0, 700, |t| (if t >= 10 { Alarm } else { Ok }, Ok));
+        // THEN one step at 11, then the execution ends at its limit; the sweeps at 300 and
+        // 600 start it again (a second later), one step each
+        assert_eq!(l.changes, vec![(11, 25), (301, 50), (601, 75)]);
+        // AND without the schedule it stays where the first execution left it
+        let mut quiet = Loops::new(
+            LoopSettings {
+                max_rounds: 1,
+                sweep_every: None,
+                ..LoopSettings::default()
+            },
+            WeightPolicy::new(25, 100, 100).expect("valid"),
+        );
+        run(&mut quiet, 0, 700, |t| {
+            (if t >= 10 { Alarm } else { Ok }, Ok)
+        });
+        assert_eq!(quiet.changes, vec![(11, 25)]);
     }
 }

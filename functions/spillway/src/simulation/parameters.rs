@@ -21,7 +21,7 @@ pub enum ParameterError {
 
 /// The template's parameters that change nothing the simulator models (names, endpoints,
 /// schedules, logging): accepted and ignored, so a deployed stack's whole list can be passed.
-pub const NOT_SIMULATED: [&str; 18] = [
+pub const NOT_SIMULATED: [&str; 17] = [
     "ClusterIdentifier",
     "ServerlessInstanceIdentifier",
     "MonitoringRoleArn",
@@ -32,7 +32,6 @@ pub const NOT_SIMULATED: [&str; 18] = [
     "RecordName",
     "VpcId",
     "RecordTtl",
-    "SweepMinutes",
     "DryRun",
     "EventStartSchedule",
     "EventEndSchedule",
@@ -94,6 +93,7 @@ fn apply_one(sc: &mut Scenario, name: &str, value: &str) -> Result<(), Parameter
         "AlarmCycleSeconds" => sc.loops.alarm_cycle = whole()?.max(1),
         "CooldownSeconds" => sc.loops.cooldown = whole()?.max(1),
         "MaxRounds" => sc.loops.max_rounds = whole()?,
+        "SweepMinutes" => sc.loops.sweep_every = Some(whole()?.saturating_mul(60)),
         "EnableReplicaAutoScaling" => match value.trim() {
             "true" => {
                 if sc.autoscaling.is_none() {

@@ -278,6 +278,7 @@ mod tests {
             evaluation_periods: 3,
             datapoints_to_alarm: 2,
             treat_missing_data: TreatMissingData::Missing,
+            evaluation_range: None,
         };
         // WHEN the template's high alarm (2 of 3 × 10 s) evaluates it with a 6-s delay
         let at: Vec<(i64, AlarmState)> = r

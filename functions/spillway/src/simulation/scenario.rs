@@ -73,6 +73,7 @@ impl Default for Scenario {
             evaluation_periods: n,
             datapoints_to_alarm: m,
             treat_missing_data: TreatMissingData::Missing,
+            evaluation_range: None,
         };
         Self {
             load: Load::Spike(Spike {
@@ -91,6 +92,7 @@ impl Default for Scenario {
                 max_acu: 64.0,
                 growth_per_second: 0.05,
                 acu_per_reader: 8.0,
+                min_growth_acu: 0.5,
             },
             clients: ClientSettings {
                 max_lifetime: 120,
@@ -308,7 +310,7 @@ fn simulate(sc: &Scenario, variant: Variant) -> Vec<Second> {
             // Spillway's scalable target counts every reader, the serverless one included.
             let extra = u32::from(counts_serverless);
             let counted = readers.desired() + extra;
-            if let Some(desired) = policy.decide(&tracked, now, counted) {
+            if let Some(desired) = policy.decide(&tracked, now, counted, readers.booting()) {
                 let provisioned = desired.saturating_sub(extra);
                 if provisioned > readers.desired() {
                     readers.add(provisioned - readers.desired(), t);
