@@ -108,11 +108,12 @@ impl Default for Scenario {
             weight_step: 25,
             max_serverless_weight: 100,
             provisioned_weight: 100,
-            // Counted as the scalable target counts: the serverless reader too. The minimum
-            // keeps the two provisioned readers the load needs at rest (MinReplicas 2).
-            autoscaling: Some(TargetTrackingSettings::new(60.0, 3, 15)),
+            // Counted as the scalable target counts: the serverless reader too (the template's
+            // MinReplicas 1 and MaxReplicas 14, plus one); auto scaling never removes the two
+            // readers it did not add.
+            autoscaling: Some(TargetTrackingSettings::new(60.0, 2, 15)),
             // The same target and bounds, without the serverless reader (no Spillway), and the
-            // cooldowns the RDS console proposes for an Aurora auto scaling policy (300 s).
+            // API's default cooldowns ("If you don't set … the default for each is 300 s").
             native: Some(NativeAutoScaling {
                 policy: TargetTrackingSettings {
                     scale_out_cooldown: 300,
