@@ -5,10 +5,10 @@
 //! Measured (median of several rounds):
 //! - floor: one pass over a day at 1-second resolution doing only what any such model must —
 //!   the load of each second and a record of it (no alarms, loops, pools or auto scaling);
-//! - a simulated day (86,400 s) with Spillway and both baselines, as `spillway simulate`
-//!   runs it, then its timeline drawn as a PNG;
+//! - a simulated day (86,400 s) with Spillway and both baselines, priced with the other two
+//!   strategies (`--cost`), the clients' model included, then its timeline drawn as a PNG;
 //! - a 100-point sweep (10 × 10: WeightStep × AlarmCycleSeconds) of the default 30-minute
-//!   scenario, as `spillway simulate --sweep` runs it (Spillway's run per point).
+//!   scenario, each point priced, as `spillway simulate --sweep --cost` runs it.
 //!
 //! Budgets (issue 9): the day with its picture under 1 s, the sweep under 10 s on this 2-core
 //! machine. The run prints each figure with its ratio to the floor, so that a slower machine
@@ -18,8 +18,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use spillway::simulation::cost::{self, PriceBook};
 use spillway::simulation::scenario::{self, Scenario};
-use spillway::simulation::sweep::{self, Knob};
+use spillway::simulation::sweep::{self, Knob, Rank};
 
 const ROUNDS: usize = 5;
 const DAY: u32 = 86_400;
@@ -42,6 +43,7 @@ fn main() {
         duration: DAY,
         ..Scenario::default()
     };
+    let book = PriceBook::bundled();
     let picture = std::env::temp_dir().join(format!("spillway-bench-{}.png", std::process::id()));
 
     let floor = median(|| {
@@ -50,7 +52,9 @@ fn main() {
     });
     let simulated = median(|| {
         let outcome = scenario::run(black_box(&day)).expect("a valid policy");
-        spillway_cli::picture::timeline(&picture, &day, &outcome).expect("the picture");
+        let costs = cost::compare(&day, &outcome, &book, None).expect("priced");
+        spillway_cli::picture::timeline(&picture, &day, &outcome, Some(&costs))
+            .expect("the picture");
     });
     let tens = || (1..=10).map(|i| f64::from(i) * 10.0).collect::<Vec<_>>();
     let axes = [
@@ -59,7 +63,13 @@ fn main() {
     ];
     let base = Scenario::default();
     let swept = median(|| {
-        let points = sweep::sweep(black_box(&base), &axes).expect("valid policies");
+        let points = sweep::sweep(
+            black_box(&base),
+            &axes,
+            Rank::TimeAboveHigh,
+            Some((&book, None)),
+        )
+        .expect("valid policies");
         assert_eq!(points.len(), 100);
         black_box(points);
     });
@@ -75,14 +85,14 @@ fn main() {
     );
     println!(
         "{:<48} {:>9.3} {:>8} {:>9.0}",
-        "a simulated day (3 runs) + its PNG timeline",
+        "a simulated day (5 strategies, priced) + its PNG",
         simulated,
         "1 s",
         simulated / floor
     );
     println!(
         "{:<48} {:>9.3} {:>8} {:>9.0}",
-        "a 100-point sweep of the 30-minute scenario",
+        "a 100-point priced sweep of the 30-minute scenario",
         swept,
         "10 s",
         swept / floor

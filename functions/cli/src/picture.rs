@@ -12,6 +12,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 use spillway::simulation::alarm::AlarmState;
+use spillway::simulation::cost::StrategyCost;
 use spillway::simulation::scenario::{Outcome, Scenario, Second};
 use spillway::simulation::sweep::{Knob, Point};
 
@@ -69,9 +70,19 @@ macro_rules! on_backend {
 
 /// The run: CPU against the thresholds (with the baselines on the same axes), the serverless
 /// weight and the share of connections that followed it, the serverless ACUs, the readers in
-/// service, and the alarms' states.
-pub fn timeline(path: &Path, sc: &Scenario, outcome: &Outcome) -> Result<(), String> {
-    on_backend!(path, TIMELINE, |root| draw_timeline(&root, sc, outcome))
+/// service, the alarms' states, and with `costs` every strategy's bill.
+pub fn timeline(
+    path: &Path,
+    sc: &Scenario,
+    outcome: &Outcome,
+    costs: Option<&[StrategyCost]>,
+) -> Result<(), String> {
+    let size = if costs.is_some() {
+        (TIMELINE.0, TIMELINE.1 + 300)
+    } else {
+        TIMELINE
+    };
+    on_backend!(path, size, |root| draw_timeline(&root, sc, outcome, costs))
 }
 
 /// A sweep: time above the high threshold for each point (the best over any further axes).
@@ -91,9 +102,19 @@ fn draw_timeline<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     sc: &Scenario,
     o: &Outcome,
+    costs: Option<&[StrategyCost]>,
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(err)?;
     let (title, body) = root.split_vertically(50);
+    let body = match costs {
+        Some(costs) => {
+            let height = body.dim_in_pixel().1;
+            let (timeline, bill) = body.split_vertically(height - 300);
+            draw_costs(&bill, costs)?;
+            timeline
+        }
+        None => body,
+    };
     let s = &o.spillway;
     let b = &o.baseline;
     title
@@ -247,6 +268,53 @@ fn draw_timeline<DB: DrawingBackend>(
             });
     }
     legend(&mut alarms)?;
+    Ok(())
+}
+
+/// Each strategy's bill per month, as bars, with its time above the high threshold.
+fn draw_costs<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    costs: &[StrategyCost],
+) -> Result<(), String> {
+    let most = costs.iter().map(|c| c.usd_per_month).fold(1.0, f64::max);
+    let n = costs.len() as f64;
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            "cost per month (bars) and time above the high threshold",
+            (FAMILY, 18),
+        )
+        .margin(8)
+        .x_label_area_size(28)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..most * 1.6, 0.0..n)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("USD per month")
+        .disable_y_axis()
+        .disable_y_mesh()
+        .label_style((FAMILY, 13))
+        .draw()
+        .map_err(err)?;
+    for (i, c) in costs.iter().enumerate() {
+        let y = n - i as f64 - 1.0;
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(0.0, y + 0.15), (c.usd_per_month, y + 0.85)],
+                Palette99::pick(i).mix(0.8).filled(),
+            )))
+            .map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!(
+                    "{}: ${:.0}/month, ${:.2}/event, {} s above",
+                    c.strategy, c.usd_per_month, c.usd_per_event, c.seconds_above_high
+                ),
+                (c.usd_per_month + most * 0.02, y + 0.65),
+                (FAMILY, 14).into_font(),
+            )))
+            .map_err(err)?;
+    }
     Ok(())
 }
 

@@ -12,9 +12,10 @@ use std::process::ExitCode;
 use std::path::PathBuf;
 
 use spillway::simulation::clients::PoolAges;
+use spillway::simulation::cost::{self, PriceBook, StrategyCost};
 use spillway::simulation::load::{Load, Recorded};
 use spillway::simulation::scenario::{self, Scenario, Summary};
-use spillway::simulation::sweep::{self, Knob, Point};
+use spillway::simulation::sweep::{self, Knob, Point, Rank};
 
 use spillway::simulation::parameters;
 
@@ -113,9 +114,43 @@ pub struct SimulateArgs {
     /// Sweep a parameter over values, e.g. `--sweep weight-step=10,25,50`; repeat it for a
     /// grid. Prints the points ranked by time above the high threshold. Names: weight-step,
     /// alarm-cycle-seconds, high-cpu-threshold, max-serverless-weight, metric-delay,
-    /// max-lifetime, dns-cache, ignore-dns.
+    /// max-lifetime, dns-cache, ignore-dns, em-interval. Priced with --cost or
+    /// --rank-by cost.
     #[arg(long, value_name = "NAME=V1,V2,...")]
     sweep: Vec<String>,
+    /// Enhanced Monitoring's interval, seconds (1, 5, 10, 15, 30, 60) [default: 1].
+    #[arg(long)]
+    em_interval: Option<u32>,
+    /// Price every strategy on the same load (Spillway, auto scaling only, native Aurora auto
+    /// scaling, provisioned for the peak, all-Serverless v2 readers): a table, a picture
+    /// panel, and `cost` in the JSON.
+    #[arg(long)]
+    cost: bool,
+    /// The price file (JSON, as `functions/spillway/src/simulation/prices.json`) [default: the
+    /// bundled us-east-1 prices].
+    #[arg(long, value_name = "FILE")]
+    prices: Option<PathBuf>,
+    /// The Region of the price file to use [default: the file's `default_region`].
+    #[arg(long)]
+    region: Option<String>,
+    /// Events like this one per month [default: 4].
+    #[arg(long)]
+    events_per_month: Option<f64>,
+    /// The provisioned readers' instance class (priced from the price file) [default:
+    /// db.r6g.large].
+    #[arg(long)]
+    instance_class: Option<String>,
+    /// A floor under the spill reader's capacity at rest, ACU, from features that hold it
+    /// above its minimum (e.g. 2 with Performance Insights; README "What it costs") [default: 0].
+    #[arg(long)]
+    spill_floor_acu: Option<f64>,
+    /// Rank a sweep by `time` above the high threshold, or by `cost` per month [default: time].
+    #[arg(long, value_enum, default_value_t = RankBy::Time)]
+    rank_by: RankBy,
+    /// With `--rank-by cost`: the points with at most this many seconds above the threshold
+    /// come first, cheapest first.
+    #[arg(long, value_name = "SECONDS")]
+    max_above_high: Option<u32>,
     /// Draw the run (a timeline) or the sweep (a heat map) into FILE: `.png` or `.svg`.
     /// Repeatable, e.g. `--picture run.png --picture run.svg`.
     #[arg(long, value_name = "FILE")]
@@ -126,6 +161,13 @@ pub struct SimulateArgs {
     /// Print the scenario these flags make, as JSON (for `--scenario`), and run nothing.
     #[arg(long)]
     print_scenario: bool,
+}
+
+/// `--rank-by`.
+#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
+enum RankBy {
+    Time,
+    Cost,
 }
 
 /// `--pool-ages`.
@@ -212,6 +254,13 @@ async fn scenario(args: &SimulateArgs) -> Result<Scenario, String> {
     }
     set(&mut sc.clients.churn_per_second, args.churn_per_second);
     set(&mut sc.clients.ignore_dns, args.ignore_dns);
+    set(&mut sc.em_interval, args.em_interval);
+    if sc.em_interval == 0 {
+        return Err("--em-interval: at least 1 second".to_owned());
+    }
+    set(&mut sc.cost.events_per_month, args.events_per_month);
+    set(&mut sc.cost.instance_class, args.instance_class.clone());
+    set(&mut sc.cost.spill_floor_acu, args.spill_floor_acu);
     if sc.duration == 0 {
         return Err("--duration: a run needs at least one second".to_owned());
     }
@@ -249,6 +298,18 @@ pub fn apply_parameters(
     let overrides = parameters::parse_overrides(overrides)
         .map_err(|e| format!("--parameter-overrides: {e}"))?;
     parameters::apply(sc, &overrides).map_err(|e| format!("--parameter-overrides: {e}"))
+}
+
+/// The price file (`--prices`, or the bundled one).
+fn price_book(args: &SimulateArgs) -> Result<PriceBook, String> {
+    match &args.prices {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--prices {}: {e}", path.display()))?;
+            PriceBook::parse(&text).map_err(|e| format!("--prices {}: {e}", path.display()))
+        }
+        None => Ok(PriceBook::bundled()),
+    }
 }
 
 fn set<T>(field: &mut T, value: Option<T>) {
@@ -302,21 +363,78 @@ pub async fn run(args: &SimulateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let costs = if args.cost {
+        match price_book(args).and_then(|book| {
+            cost::compare(&sc, &outcome, &book, args.region.as_deref()).map_err(|e| e.to_string())
+        }) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("spillway simulate: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
     for path in &args.picture {
-        if let Err(e) = picture::timeline(path, &sc, &outcome) {
+        if let Err(e) = picture::timeline(path, &sc, &outcome, costs.as_deref()) {
             eprintln!("spillway simulate: {}: {e}", path.display());
             return ExitCode::from(3);
         }
         eprintln!("spillway simulate: wrote {}", path.display());
     }
-    emit(args.json, &outcome, |out| {
+    let report = Report {
+        outcome: &outcome,
+        cost: costs.as_deref(),
+    };
+    emit(args.json, &report, |out| {
         print_table(
             out,
             &outcome.spillway,
             &outcome.baseline,
             outcome.native.as_ref(),
-        )
+        )?;
+        match &costs {
+            Some(c) => print_costs(out, c, &sc),
+            None => Ok(()),
+        }
     })
+}
+
+/// `--json`: the run, and the bills when priced.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    outcome: &'a scenario::Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost: Option<&'a [StrategyCost]>,
+}
+
+fn print_costs(out: &mut impl Write, costs: &[StrategyCost], sc: &Scenario) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<28} {:>10} {:>10} {:>10} {:>10} {:>11} {:>11}",
+        "", "ACU-h", "inst-h", "Spillway $", "$/event", "$/month", "above high"
+    )?;
+    for c in costs {
+        writeln!(
+            out,
+            "{:<28} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>11.2} {:>9} s",
+            c.strategy,
+            c.acu_hours,
+            c.instance_hours,
+            c.running_usd,
+            c.usd_per_event,
+            c.usd_per_month,
+            c.seconds_above_high
+        )?;
+    }
+    writeln!(
+        out,
+        "(one event = this {}-s run; a month = 730 h at rest + {} events; readers {}, the writer left out)",
+        sc.duration, sc.cost.events_per_month, sc.cost.instance_class
+    )
 }
 
 fn print_table(
@@ -380,10 +498,28 @@ fn run_sweep(sc: &Scenario, args: &SimulateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let points = match sweep::sweep(sc, &axes) {
+    let rank = match args.rank_by {
+        RankBy::Time => Rank::TimeAboveHigh,
+        RankBy::Cost => Rank::Cost {
+            max_above_high: args.max_above_high,
+        },
+    };
+    let book = if args.cost || args.rank_by == RankBy::Cost {
+        match price_book(args) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("spillway simulate: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
+    let prices = book.as_ref().map(|b| (b, args.region.as_deref()));
+    let points = match sweep::sweep(sc, &axes, rank, prices) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("spillway simulate: a point of the sweep is not a valid policy: {e}");
+            eprintln!("spillway simulate: {e}");
             return ExitCode::from(2);
         }
     };
@@ -425,8 +561,8 @@ pub fn emit(
 fn print_points(out: &mut impl Write, points: &[Point]) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<4} {:<48} {:>12} {:>12} {:>8}",
-        "rank", "parameters", "above high", "first shift", "moved"
+        "{:<4} {:<48} {:>12} {:>12} {:>8} {:>10}",
+        "rank", "parameters", "above high", "first shift", "moved", "$/month"
     )?;
     for (i, p) in points.iter().enumerate() {
         let params = p
@@ -439,14 +575,19 @@ fn print_points(out: &mut impl Write, points: &[Point]) -> std::io::Result<()> {
             .summary
             .onset_to_first_shift
             .map_or("never".to_owned(), |s| format!("{s} s"));
+        let usd = p
+            .cost
+            .as_ref()
+            .map_or(String::new(), |c| format!("{:.2}", c.usd_per_month));
         writeln!(
             out,
-            "{:<4} {:<48} {:>10} s {:>12} {:>6.1} %",
+            "{:<4} {:<48} {:>10} s {:>12} {:>6.1} % {:>10}",
             i + 1,
             params,
             p.summary.seconds_above_high,
             first,
-            p.summary.max_pool_share * 100.0
+            p.summary.max_pool_share * 100.0,
+            usd
         )?;
     }
     Ok(())

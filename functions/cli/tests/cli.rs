@@ -353,3 +353,76 @@ fn simulate_and_alarms_read_the_recorded_spike_from_batches_or_emf() {
     assert!((320..=360).contains(&low.last().expect("one").0), "{low:?}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn simulate_prices_every_strategy_and_refuses_a_bad_price_file() {
+    let out = simulate(&["--duration", "900", "--cost", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let names: Vec<&str> = v["cost"]
+        .as_array()
+        .expect("a cost list")
+        .iter()
+        .map(|c| c["strategy"].as_str().expect("named"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Spillway",
+            "auto scaling only",
+            "native Aurora auto scaling",
+            "provisioned for the peak",
+            "all-Serverless v2 readers"
+        ]
+    );
+    assert!(v["timeline"].is_array(), "the run is still there");
+    let dir = scratch("prices");
+    let missing = dir.join("nope.json");
+    let out = simulate(&[
+        "--duration",
+        "60",
+        "--cost",
+        "--prices",
+        missing.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--prices"),
+        "{out:?}"
+    );
+    let malformed = dir.join("prices.json");
+    std::fs::write(&malformed, r#"{"currency": "USD"}"#).expect("written");
+    let out = simulate(&[
+        "--duration",
+        "60",
+        "--cost",
+        "--prices",
+        malformed.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("missing field"),
+        "{out:?}"
+    );
+    let region = simulate(&["--duration", "60", "--cost", "--region", "mars-1"]);
+    assert_eq!(region.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&region.stderr).contains("no prices for Region mars-1"));
+    // A sweep ranked by cost under a constraint.
+    let ranked = simulate(&[
+        "--duration",
+        "900",
+        "--sweep",
+        "em-interval=1,10,60",
+        "--rank-by",
+        "cost",
+        "--max-above-high",
+        "400",
+        "--json",
+    ]);
+    assert!(ranked.status.success(), "{ranked:?}");
+    let points: serde_json::Value = serde_json::from_slice(&ranked.stdout).expect("JSON");
+    let first = &points[0];
+    assert!(first["summary"]["seconds_above_high"].as_u64().expect("n") <= 400);
+    assert!(first["cost"]["usd_per_month"].as_f64().is_some(), "{first}");
+    std::fs::remove_dir_all(dir).ok();
+}

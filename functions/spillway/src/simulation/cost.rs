@@ -341,14 +341,12 @@ impl Bill<'_> {
     }
 }
 
-/// Every strategy's bill for the scenario's load: Spillway and the two baselines from their
-/// runs in `outcome`, provisioned-for-the-peak and all-serverless from their own runs here.
-pub fn compare(
+/// The prices of `region` and the instance-hour price of the scenario's class.
+fn prices_for<'a>(
     sc: &Scenario,
-    outcome: &Outcome,
-    book: &PriceBook,
+    book: &'a PriceBook,
     region: Option<&str>,
-) -> Result<Vec<StrategyCost>, CostError> {
+) -> Result<(&'a Prices, f64), CostError> {
     let (region_name, prices) = book.region(region)?;
     let class = &sc.cost.instance_class;
     let instance_hour =
@@ -365,34 +363,76 @@ pub fn compare(
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
+    Ok((prices, instance_hour))
+}
+
+/// Spillway's billable seconds from its run: readers, the spill reader's capacity (at least
+/// the floor), the state machines' transitions.
+fn spillway_seconds(sc: &Scenario, timeline: &[Second]) -> Vec<Billed> {
+    let floor = sc.cost.spill_floor_acu;
+    let mut previous = (0, 0);
+    timeline
+        .iter()
+        .map(|s| {
+            let (up, down) = (s.rounds.0 - previous.0, s.rounds.1 - previous.1);
+            previous = s.rounds;
+            Billed {
+                readers: s.readers_billed,
+                acu: s.serverless_acu.max(floor),
+                transitions: f64::from(up) * UP_TRANSITIONS_PER_ROUND
+                    + f64::from(down) * DOWN_TRANSITIONS_PER_ROUND,
+            }
+        })
+        .collect()
+}
+
+fn spillway_rest(sc: &Scenario) -> Billed {
+    Billed {
+        readers: sc.readers,
+        acu: sc.serverless.min_acu.max(sc.cost.spill_floor_acu),
+        transitions: 0.0,
+    }
+}
+
+/// Spillway's bill alone, from its run (what a sweep ranks by cost).
+pub fn spillway(
+    sc: &Scenario,
+    timeline: &[Second],
+    seconds_above_high: u32,
+    book: &PriceBook,
+    region: Option<&str>,
+) -> Result<StrategyCost, CostError> {
+    let (prices, instance_hour) = prices_for(sc, book, region)?;
     let bill = Bill {
         sc,
         prices,
         instance_hour,
     };
-    let floor = sc.cost.spill_floor_acu;
-    let transitions = |timeline: &[Second]| {
-        let mut previous = (0, 0);
-        timeline
-            .iter()
-            .map(|s| {
-                let (up, down) = (s.rounds.0 - previous.0, s.rounds.1 - previous.1);
-                previous = s.rounds;
-                f64::from(up) * UP_TRANSITIONS_PER_ROUND
-                    + f64::from(down) * DOWN_TRANSITIONS_PER_ROUND
-            })
-            .collect::<Vec<_>>()
+    Ok(bill.cost(
+        "Spillway",
+        &spillway_seconds(sc, timeline),
+        spillway_rest(sc),
+        SPILLWAY,
+        true,
+        seconds_above_high,
+    ))
+}
+
+/// Every strategy's bill for the scenario's load: Spillway and the two baselines from their
+/// runs in `outcome`, provisioned-for-the-peak and all-serverless from their own runs here.
+pub fn compare(
+    sc: &Scenario,
+    outcome: &Outcome,
+    book: &PriceBook,
+    region: Option<&str>,
+) -> Result<Vec<StrategyCost>, CostError> {
+    let (prices, instance_hour) = prices_for(sc, book, region)?;
+    let bill = Bill {
+        sc,
+        prices,
+        instance_hour,
     };
-    let spillway: Vec<Billed> = outcome
-        .timeline
-        .iter()
-        .zip(transitions(&outcome.timeline))
-        .map(|(s, t)| Billed {
-            readers: s.readers_billed,
-            acu: s.serverless_acu.max(floor),
-            transitions: t,
-        })
-        .collect();
+    let spillway = spillway_seconds(sc, &outcome.timeline);
     let provisioned_only = |timeline: &[Second]| -> Vec<Billed> {
         timeline
             .iter()
@@ -412,7 +452,7 @@ pub fn compare(
         bill.cost(
             "Spillway",
             &spillway,
-            at_rest(sc.serverless.min_acu.max(floor)),
+            spillway_rest(sc),
             SPILLWAY,
             true,
             outcome.spillway.seconds_above_high,

@@ -229,10 +229,12 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, crate::shifting::weights::Pol
     })
 }
 
-/// The run with Spillway alone (what a sweep ranks).
-pub fn run_spillway(scenario: &Scenario) -> Result<Summary, crate::shifting::weights::PolicyError> {
+/// The run with Spillway alone (what a sweep ranks): its summary and its seconds.
+pub fn run_spillway(
+    scenario: &Scenario,
+) -> Result<(Summary, Vec<Second>), crate::shifting::weights::PolicyError> {
     let timeline = simulate(scenario, Variant::Spillway(policy(scenario)?));
-    Ok(summarise(scenario, &timeline))
+    Ok((summarise(scenario, &timeline), timeline))
 }
 
 fn simulate(sc: &Scenario, variant: Variant) -> Vec<Second> {
