@@ -559,10 +559,16 @@ pub fn emit(
 }
 
 fn print_points(out: &mut impl Write, points: &[Point]) -> std::io::Result<()> {
+    let priced = points.iter().any(|p| p.cost.is_some());
     writeln!(
         out,
-        "{:<4} {:<48} {:>12} {:>12} {:>8} {:>10}",
-        "rank", "parameters", "above high", "first shift", "moved", "$/month"
+        "{:<4} {:<48} {:>12} {:>12} {:>8}{}",
+        "rank",
+        "parameters",
+        "above high",
+        "first shift",
+        "moved",
+        if priced { "    $/month" } else { "" }
     )?;
     for (i, p) in points.iter().enumerate() {
         let params = p
@@ -578,10 +584,10 @@ fn print_points(out: &mut impl Write, points: &[Point]) -> std::io::Result<()> {
         let usd = p
             .cost
             .as_ref()
-            .map_or(String::new(), |c| format!("{:.2}", c.usd_per_month));
+            .map_or(String::new(), |c| format!(" {:>10.2}", c.usd_per_month));
         writeln!(
             out,
-            "{:<4} {:<48} {:>10} s {:>12} {:>6.1} % {:>10}",
+            "{:<4} {:<48} {:>10} s {:>12} {:>6.1} %{}",
             i + 1,
             params,
             p.summary.seconds_above_high,
