@@ -33,6 +33,8 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import local_stack  # noqa: E402
 BINARY = os.environ.get(
     "SPILLWAY_WEIGHT_STEP_BIN", os.path.join(ROOT, "target", "debug", "spillway-weight-step"))
+# The simulator (`spillway simulate`), for the conformance test.
+SIMULATOR = os.environ.get("SPILLWAY_CLI_BIN", os.path.join(ROOT, "target", "debug", "spillway"))
 RECORD = "reads.orders.internal."
 # Shortened waits, through the same substitutions the template sets.
 ALARM_CYCLE_SECONDS = 2
@@ -65,6 +67,14 @@ def function_zip():
 
 
 @pytest.fixture(scope="session")
+def simulator():
+    """The path of the `spillway` binary (the simulator)."""
+    assert os.path.exists(SIMULATOR), (
+        f"build it first: cargo build -p spillway-cli ({SIMULATOR}; or set SPILLWAY_CLI_BIN)")
+    return SIMULATOR
+
+
+@pytest.fixture(scope="session")
 def cluster(aws):
     rds = aws["rds"]
     name = "orders-" + uuid.uuid4().hex[:6]
@@ -80,8 +90,10 @@ def cluster(aws):
 class Stack:
     """One isolated copy of the traffic-shifting loop: zone + pair, alarms, function, machines."""
 
-    def __init__(self, aws, function_zip, cluster, serverless_instance=None, dry_run=False):
+    def __init__(self, aws, function_zip, cluster, serverless_instance=None, dry_run=False,
+                 max_rounds=30):
         self.aws = aws
+        self.max_rounds = max_rounds
         tag = uuid.uuid4().hex[:8]
         r53 = aws["route53"]
         self.zone = r53.create_hosted_zone(
@@ -128,7 +140,7 @@ class Stack:
             KeySchema=[{"AttributeName": "lock", "KeyType": "HASH"}])
         subs = {"WeightStepFunctionArn": self.function, "HighAlarmName": self.high,
                 "LowAlarmName": self.low, "AlarmCycleSeconds": str(ALARM_CYCLE_SECONDS),
-                "CooldownSeconds": str(COOLDOWN_SECONDS), "MaxRounds": "30",
+                "CooldownSeconds": str(COOLDOWN_SECONDS), "MaxRounds": str(max_rounds),
                 "LockTableName": self.lock_table}
         self.machines = {}
         for kind in ("scale-up", "scale-down"):
