@@ -36,8 +36,13 @@ def prepare():
                   for m in c["members"] if m["writer"])
     for i in sorted((i for i in topology["instances"] if i["cluster"] == CLUSTER),
                     key=lambda i: i["id"] != writer):  # the writer first
+        # As the README asks: 1-second Enhanced Monitoring on every instance, the serverless
+        # reader in promotion tier 15 (never the failover target, scaling on its own load).
+        tier = 15 if i["class"] == "db.serverless" else (0 if i["id"] == writer else 1)
         rds.create_db_instance(DBInstanceIdentifier=i["id"], DBClusterIdentifier=CLUSTER,
-                               Engine="aurora-mysql", DBInstanceClass=i["class"])
+                               Engine="aurora-mysql", DBInstanceClass=i["class"],
+                               MonitoringInterval=1, PromotionTier=tier,
+                               MonitoringRoleArn="arn:aws:iam::000000000000:role/rds-monitoring-role")
     boto3.client("logs").create_log_group(logGroupName="RDSOSMetrics")
     vpc = boto3.client("ec2").create_vpc(CidrBlock="172.31.0.0/16")["Vpc"]["VpcId"]
     bucket = "spillway-artifacts"

@@ -3,9 +3,11 @@
 //! - `spillway replay`: feeds recorded RDSOSMetrics log batches through the same pipeline as the
 //!   metrics Lambda and prints the EMF lines on stdout; a summary and progress go to stderr;
 //! - `spillway simulate`: a what-if run of a spike, with and without Spillway;
-//! - `spillway alarms`: when the alarms would have fired on a recording.
+//! - `spillway alarms`: when the alarms would have fired on a recording;
+//! - `spillway check`: the preflight check of a deployed stack.
 
 mod alarms;
+mod check;
 mod inputs;
 mod recorded;
 mod replay;
@@ -46,6 +48,9 @@ enum Command {
     /// When the high and low alarms would have fired on a recording, as CloudWatch evaluates
     /// them.
     Alarms(alarms::AlarmsArgs),
+    /// Check a deployed stack before the sale: each rule pass, warning or failure, with the
+    /// fix.
+    Check(check::CheckArgs),
 }
 
 /// The arguments of `spillway replay`.
@@ -135,6 +140,7 @@ async fn main() -> ExitCode {
         },
         Command::Simulate(args) => simulate::run(&args).await,
         Command::Alarms(args) => alarms::run(&args).await,
+        Command::Check(args) => check::run(&args).await,
     }
 }
 

@@ -540,6 +540,18 @@ pub fn emit(
     value: &impl serde::Serialize,
     table: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>,
 ) -> ExitCode {
+    match write(json, value, table) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+/// As [`emit`], for a caller with its own exit status on success: `Err` holds the failure's.
+pub fn write(
+    json: bool,
+    value: &impl serde::Serialize,
+    table: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>,
+) -> Result<(), ExitCode> {
     let mut out = std::io::stdout().lock();
     let written = if json {
         serde_json::to_writer(&mut out, value)
@@ -549,11 +561,11 @@ pub fn emit(
         table(&mut out)
     };
     match written {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => {
             eprintln!("spillway: writing the result failed: {e}");
-            ExitCode::from(3)
+            Err(ExitCode::from(3))
         }
     }
 }

@@ -4,7 +4,9 @@
 //! - [`metrics`]: the metrics pipeline (subscription batches → Enhanced Monitoring samples →
 //!   roles from the topology → EMF);
 //! - [`shifting`]: traffic shifting (the weight arithmetic, one safe weight step);
-//! - [`simulation`]: the what-if model (CloudWatch alarm evaluation, …);
+//! - [`simulation`]: the what-if model (CloudWatch alarm evaluation, the loops, the clients,
+//!   the cost of each strategy, …);
+//! - [`preflight`]: the check of a deployment before the sale (each rule on a snapshot);
 //! - [`config`]: the parsers every binary's configuration shares.
 //!
 //! No Lambda runtime and no AWS SDK here: AWS capabilities are traits (e.g.
@@ -13,5 +15,6 @@
 
 pub mod config;
 pub mod metrics;
+pub mod preflight;
 pub mod shifting;
 pub mod simulation;
