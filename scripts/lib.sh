@@ -110,7 +110,10 @@ deploy_local_stack() {
   # without --release), which with setup_rust's target and flags reuses the workspace build the
   # tests already made instead of compiling every crate again in release (about 10 minutes of
   # the cold test command on 2 cores). The stack tests check behaviour, not speed.
-  SAM_BUILD_MODE=debug \
+  # CARGO_LAMBDA_COMPILER=cargo: plain cargo instead of cargo-zigbuild (this is Linux x86_64 building
+  # for itself), whose linker wrapper and host/target split would otherwise change every crate's
+  # fingerprint and rebuild the tree.
+  SAM_BUILD_MODE=debug CARGO_LAMBDA_COMPILER=cargo \
     sam build --parameter-overrides Architecture=x86_64 ClusterIdentifier=orders \
     ServerlessInstanceIdentifier=orders-serverless RecordName=reads.orders.spillway.internal
   log "creating the prerequisites in the emulator (Aurora cluster, RDSOSMetrics, VPC, bucket)"

@@ -2,8 +2,10 @@
 deployment passes; each mistake that silently breaks a spill, seeded alone into the deployed
 stack and undone afterwards, is reported by its rule with the fix.
 
-Emulator quirk (named here, not worked around in the check): ministack enforces no IAM, so the
-IAM rule says it needs real AWS — the test asserts it says so rather than passing.
+Emulator quirks (named here, not worked around in the check): ministack enforces no IAM, so the
+IAM rule says it needs real AWS — the test asserts it says so rather than passing; and its
+ModifyDBInstance ignores PromotionTier, so the tier seed deletes the serverless reader and
+creates it again in tier 1 (and back in tier 15).
 """
 import json
 import os
@@ -81,10 +83,16 @@ def seed_reader_monitoring(deployed):
 
 def seed_serverless_tier(deployed):
     rds = boto3.client("rds")
-    rds.modify_db_instance(DBInstanceIdentifier="orders-serverless", PromotionTier=1,
-                           ApplyImmediately=True)
-    return lambda: rds.modify_db_instance(DBInstanceIdentifier="orders-serverless",
-                                          PromotionTier=15, ApplyImmediately=True)
+
+    def recreate(tier):
+        rds.delete_db_instance(DBInstanceIdentifier="orders-serverless", SkipFinalSnapshot=True)
+        rds.create_db_instance(DBInstanceIdentifier="orders-serverless",
+                               DBClusterIdentifier="orders", Engine="aurora-mysql",
+                               DBInstanceClass="db.serverless", MonitoringInterval=1,
+                               PromotionTier=tier,
+                               MonitoringRoleArn="arn:aws:iam::000000000000:role/rds-monitoring-role")
+    recreate(1)
+    return lambda: recreate(15)
 
 
 def seed_ttl(deployed):

@@ -26,17 +26,8 @@ pub struct AlarmsArgs {
     /// The cluster of the recording (default: the only one in it).
     #[arg(long)]
     cluster: Option<String>,
-    /// Take the alarm parameters from this template's defaults (e.g. template.yaml).
-    #[arg(long, value_name = "FILE")]
-    template: Option<PathBuf>,
-    /// Template parameters, as `sam deploy --parameter-overrides` takes them (e.g. a deployed
-    /// stack's). Repeatable.
-    #[arg(long, value_name = "NAME=VALUE", num_args = 1..)]
-    parameter_overrides: Vec<String>,
-    /// A deployed stack's parameters: the JSON of `aws cloudformation describe-stacks`
-    /// (a file, or `-` for stdin).
-    #[arg(long, value_name = "FILE")]
-    stack_description: Option<PathBuf>,
+    #[command(flatten)]
+    params: simulate::ParameterArgs,
     /// Sample time to alarm visibility, seconds [default: 6].
     #[arg(long)]
     metric_delay: Option<u32>,
@@ -77,12 +68,7 @@ pub async fn run(args: &AlarmsArgs) -> ExitCode {
 
 async fn report(args: &AlarmsArgs) -> Result<Report, String> {
     let mut sc = Scenario::default();
-    simulate::apply_parameters(
-        &mut sc,
-        args.template.as_ref(),
-        args.stack_description.as_ref(),
-        &args.parameter_overrides,
-    )?;
+    simulate::apply_parameters(&mut sc, &args.params)?;
     let delay = args.metric_delay.unwrap_or(sc.metric_delay);
     let recording = recorded::read(
         &args.recorded,

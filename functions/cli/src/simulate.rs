@@ -31,20 +31,8 @@ pub struct SimulateArgs {
     /// Start from this scenario (JSON, as `--print-scenario` writes it) instead of the default.
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
-    /// Take the template's parameters from this file's `Default:`s (e.g. template.yaml) — what
-    /// a deployment with no overrides would run.
-    #[arg(long, value_name = "FILE")]
-    template: Option<PathBuf>,
-    /// Override template parameters, as `sam deploy --parameter-overrides` takes them
-    /// (`WeightStep=10 AlarmCycleSeconds=30`), e.g. copied from a deployed stack's
-    /// parameters. Repeatable.
-    #[arg(long, value_name = "NAME=VALUE", num_args = 1..)]
-    parameter_overrides: Vec<String>,
-    /// Take a deployed stack's parameters from the JSON `aws cloudformation describe-stacks
-    /// --stack-name NAME` prints (a file, or `-` for stdin); applied after --template, before
-    /// --parameter-overrides.
-    #[arg(long, value_name = "FILE")]
-    stack_description: Option<PathBuf>,
+    #[command(flatten)]
+    params: ParameterArgs,
     /// Replay a recorded load instead of the synthetic spike: the EMF lines `spillway replay`
     /// writes, or RDSOSMetrics batches (files or directories, as `spillway replay` reads them;
     /// they need --topology). The provisioned readers' CPU becomes the demand.
@@ -163,6 +151,24 @@ pub struct SimulateArgs {
     print_scenario: bool,
 }
 
+/// Where a run's template parameters come from (shared by `simulate` and `alarms`), applied in
+/// this order.
+#[derive(Debug, clap::Args)]
+pub struct ParameterArgs {
+    /// Take the template's parameters from this file's `Default:`s (e.g. template.yaml) — what
+    /// a deployment with no overrides would run.
+    #[arg(long, value_name = "FILE")]
+    template: Option<PathBuf>,
+    /// Take a deployed stack's parameters from the JSON `aws cloudformation describe-stacks
+    /// --stack-name NAME` prints (a file, or `-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    stack_description: Option<PathBuf>,
+    /// Override template parameters, as `sam deploy --parameter-overrides` takes them
+    /// (`WeightStep=10 AlarmCycleSeconds=30`). Repeatable; applied last.
+    #[arg(long, value_name = "NAME=VALUE", num_args = 1..)]
+    parameter_overrides: Vec<String>,
+}
+
 /// `--rank-by`.
 #[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
 enum RankBy {
@@ -188,12 +194,7 @@ async fn scenario(args: &SimulateArgs) -> Result<Scenario, String> {
         }
         None => Scenario::default(),
     };
-    apply_parameters(
-        &mut sc,
-        args.template.as_ref(),
-        args.stack_description.as_ref(),
-        &args.parameter_overrides,
-    )?;
+    apply_parameters(&mut sc, &args.params)?;
     if !args.recorded.is_empty() {
         let recording = recorded::read(
             &args.recorded,
@@ -269,12 +270,12 @@ async fn scenario(args: &SimulateArgs) -> Result<Scenario, String> {
 
 /// A template's defaults (`--template`), a deployed stack's parameters
 /// (`--stack-description`), then `--parameter-overrides`, applied to `sc` in that order.
-pub fn apply_parameters(
-    sc: &mut Scenario,
-    template: Option<&PathBuf>,
-    stack: Option<&PathBuf>,
-    overrides: &[String],
-) -> Result<(), String> {
+pub fn apply_parameters(sc: &mut Scenario, params: &ParameterArgs) -> Result<(), String> {
+    let (template, stack, overrides) = (
+        params.template.as_ref(),
+        params.stack_description.as_ref(),
+        &params.parameter_overrides,
+    );
     if let Some(path) = template {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("--template {}: {e}", path.display()))?;

@@ -26,6 +26,25 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
+/// "Call: Code: message" (or the transport error) for any SDK call's error.
+pub(crate) fn describe_error<E, R>(call: &str, e: &aws_sdk_rds::error::SdkError<E, R>) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e.as_service_error() {
+        Some(s) => format!(
+            "{call}: {}: {}",
+            s.code().unwrap_or("error"),
+            s.message().unwrap_or_default()
+        ),
+        None => format!(
+            "{call}: {}",
+            aws_smithy_types::error::display::DisplayErrorContext(e)
+        ),
+    }
+}
+
 /// Whether an SDK error code means "slow down".
 pub(crate) fn is_throttling(code: Option<&str>) -> bool {
     matches!(

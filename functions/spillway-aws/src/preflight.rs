@@ -18,24 +18,7 @@ use spillway::preflight::{Alarm, Filter, Instance, Record, Running, Snapshot};
 #[error("{0}")]
 pub struct PreflightError(String);
 
-/// "Call: Code: message" for any SDK error.
-fn describe<E, R>(call: &str, e: &aws_sdk_rds::error::SdkError<E, R>) -> String
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match e.as_service_error() {
-        Some(s) => format!(
-            "{call}: {}: {}",
-            s.code().unwrap_or("error"),
-            s.message().unwrap_or_default()
-        ),
-        None => format!(
-            "{call}: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(e)
-        ),
-    }
-}
+use crate::describe_error as describe;
 
 /// The snapshot of `stack` at `now` (Unix seconds), and the reads that failed.
 pub async fn snapshot(

@@ -41,23 +41,7 @@ impl Rds {
     }
 }
 
-/// "Call: Code: message" (or the transport error), for either port's error.
-fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    call: &str,
-    e: &aws_sdk_rds::error::SdkError<E>,
-) -> String {
-    match e.as_service_error() {
-        Some(s) => format!(
-            "{call}: {}: {}",
-            s.code().unwrap_or("error"),
-            s.message().unwrap_or_default()
-        ),
-        None => format!(
-            "{call}: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(e)
-        ),
-    }
-}
+use crate::describe_error as describe;
 
 fn source_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     call: &str,
