@@ -37,7 +37,7 @@ def prepare():
     for i in sorted((i for i in topology["instances"] if i["cluster"] == CLUSTER),
                     key=lambda i: i["id"] != writer):  # the writer first
         # As the README asks: 1-second Enhanced Monitoring on every instance, the serverless
-        # reader in promotion tier 15 (never the failover target, scaling on its own load).
+        # reader in promotion tier 15 (last in failover order, scaling on its own load).
         tier = 15 if i["class"] == "db.serverless" else (0 if i["id"] == writer else 1)
         rds.create_db_instance(DBInstanceIdentifier=i["id"], DBClusterIdentifier=CLUSTER,
                                Engine="aurora-mysql", DBInstanceClass=i["class"],

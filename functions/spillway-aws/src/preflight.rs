@@ -72,7 +72,21 @@ pub async fn snapshot(
             Err(e) => errors.push(e),
         }
     }
-    match records(config, &parameters).await {
+    // The zone the stack created, by its resource (zone names repeat across Regions and stacks).
+    let created_zone = cfn
+        .describe_stack_resource()
+        .stack_name(stack)
+        .logical_resource_id("PrivateZone")
+        .send()
+        .await
+        .ok()
+        .and_then(|r| {
+            r.stack_resource_detail()?
+                .physical_resource_id()
+                .map(str::to_owned)
+        })
+        .map(|id| id.trim_start_matches("/hostedzone/").to_owned());
+    match records(config, &parameters, created_zone).await {
         Ok(r) => s.records = Some(r),
         Err(e) => errors.push(e),
     }
@@ -161,14 +175,19 @@ async fn cluster_facts(config: &SdkConfig, cluster: &str) -> Result<ClusterFacts
 async fn records(
     config: &SdkConfig,
     parameters: &BTreeMap<String, String>,
+    created_zone: Option<String>,
 ) -> Result<Vec<Record>, String> {
     let r53 = aws_sdk_route53::Client::new(config);
     let name = parameters
         .get("RecordName")
         .ok_or("the stack has no RecordName parameter")?;
     let record = crate::route53::normalize(name);
-    let zone = match parameters.get("HostedZoneId").filter(|z| !z.is_empty()) {
-        Some(z) => z.clone(),
+    let given = parameters
+        .get("HostedZoneId")
+        .filter(|z| !z.is_empty())
+        .cloned();
+    let zone = match given.or(created_zone) {
+        Some(z) => z,
         None => {
             let zone_name = parameters
                 .get("ZoneName")

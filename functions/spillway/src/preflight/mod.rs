@@ -233,7 +233,7 @@ fn serverless_tier(s: &Snapshot) -> Finding {
                 RULE,
                 Verdict::Fail,
                 format!(
-                    "{} in tier {}: it scales with the writer and is a failover target",
+                    "{} in tier {}: it scales with the writer and comes first in failover order",
                     i.id,
                     tier.map_or("?".to_owned(), |t| t.to_string())
                 ),
@@ -276,9 +276,14 @@ fn record_ttl(s: &Snapshot) -> Finding {
     let Some(records) = &s.records else {
         return unread(RULE, "the weighted records");
     };
+    // What the stack set (RecordTtl), and never above a minute whatever it says.
+    let wanted = s.number("RecordTtl").map(|t| t as i64);
     let long: Vec<String> = records
         .iter()
-        .filter(|r| r.ttl.is_none_or(|t| t > 60))
+        .filter(|r| {
+            r.ttl
+                .is_none_or(|t| t > 60 || wanted.is_some_and(|w| t != w))
+        })
         .map(|r| {
             format!(
                 "{} TTL {}",
@@ -305,7 +310,11 @@ fn record_ttl(s: &Snapshot) -> Finding {
         finding(
             RULE,
             Verdict::Fail,
-            format!("too long for a spill: {}", long.join(", ")),
+            format!(
+                "not the stack's RecordTtl ({}) or above 60 s: {}",
+                wanted.map_or("?".to_owned(), |w| w.to_string()),
+                long.join(", ")
+            ),
             "set RecordTtl (5 by default) and update the stack; do not edit the records by hand",
         )
     }
@@ -373,7 +382,7 @@ fn subscription_filters(s: &Snapshot) -> Finding {
                 "{} filters ({names}); a log group takes {MAX_SUBSCRIPTION_FILTERS}",
                 filters.len()
             ),
-            "remove a filter, or watch every cluster from one stack (one filter for the Region)",
+            "remove a filter: a log group takes two subscription filters, so RDSOSMetrics holds at most two Spillway stacks (one per cluster) in a Region",
         )
     } else if !ours {
         finding(
@@ -390,7 +399,7 @@ fn subscription_filters(s: &Snapshot) -> Finding {
                 "{} filters ({names}): the limit; another stack's deploy will fail",
                 filters.len()
             ),
-            "watch every cluster from one stack, or free the other filter",
+            "a third stack's subscription will be refused: free the other filter before deploying another",
         )
     } else {
         finding(RULE, Verdict::Pass, names, "")
@@ -503,9 +512,6 @@ fn alarms(s: &Snapshot) -> Finding {
                 ));
             }
         }
-        if got.actions_enabled == Some(false) {
-            differences.push(format!("{}: actions disabled", want.name));
-        }
     }
     if differences.is_empty() {
         finding(
@@ -573,7 +579,7 @@ fn iam() -> Finding {
         "the roles can make the calls they need",
         Verdict::NotChecked,
         "only real AWS can tell: the local emulator enforces no IAM".to_owned(),
-        "on AWS, run the IAM policy simulator on each role (aws iam simulate-principal-policy) for the actions README \"Security\" lists",
+        "on AWS, run the IAM policy simulator (aws iam simulate-principal-policy) on each function's and state machine's role for the actions its template policy grants",
     )
 }
 
@@ -613,6 +619,7 @@ mod tests {
             ("MaxRounds", "180"),
             ("AlarmCycleSeconds", "20"),
             ("CooldownSeconds", "60"),
+            ("RecordTtl", "5"),
         ];
         let mut s = Snapshot {
             stack: "spillway".to_owned(),
