@@ -15,17 +15,21 @@ use serde::Serialize;
 use spillway::metrics::pipeline::{Pipeline, PipelineError, Report};
 use spillway::metrics::subscription;
 use spillway::metrics::topology::TopologySource;
+use spillway::shifting::trigger::{ExecutionStarter, Start, Started, Trigger};
 use tokio::sync::Mutex;
 
 /// What the handler needs, built once per container.
-pub struct HandlerDeps<S> {
+pub struct HandlerDeps<S, X> {
     pipeline: Mutex<Pipeline<S>>,
+    /// The direct trigger and what starts its executions; `None`: off.
+    direct: Option<(Mutex<Trigger>, X)>,
 }
 
-impl<S> HandlerDeps<S> {
-    pub fn new(pipeline: Pipeline<S>) -> Self {
+impl<S, X> HandlerDeps<S, X> {
+    pub fn new(pipeline: Pipeline<S>, direct: Option<(Trigger, X)>) -> Self {
         Self {
             pipeline: Mutex::new(pipeline),
+            direct: direct.map(|(t, x)| (Mutex::new(t), x)),
         }
     }
 }
@@ -64,10 +68,12 @@ pub struct Summary {
     pub emitted: u64,
     pub rejected: u64,
     pub skipped: u64,
+    /// Scale-up executions the direct trigger asked for (started, or already running).
+    pub direct_starts: u64,
 }
 
-pub async fn function_handler<S: TopologySource>(
-    deps: &HandlerDeps<S>,
+pub async fn function_handler<S: TopologySource, X: ExecutionStarter>(
+    deps: &HandlerDeps<S, X>,
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<Summary, HandlerError> {
     let mut out = std::io::stdout().lock();
@@ -82,8 +88,8 @@ fn now_ms() -> i64 {
 }
 
 /// The handler with its clock and output injected.
-pub async fn handle<S: TopologySource>(
-    deps: &HandlerDeps<S>,
+pub async fn handle<S: TopologySource, X: ExecutionStarter>(
+    deps: &HandlerDeps<S, X>,
     payload: serde_json::Value,
     now: Instant,
     now_ms: i64,
@@ -99,17 +105,44 @@ pub async fn handle<S: TopologySource>(
                 emitted: 0,
                 rejected: 1,
                 skipped: 0,
+                direct_starts: 0,
             });
         }
     };
     let mut buffered = std::io::BufWriter::new(out);
     let mut pipeline = deps.pipeline.lock().await;
+    let mut trigger = match &deps.direct {
+        Some((t, _)) => Some(t.lock().await),
+        None => None,
+    };
+    let mut starts: Vec<Start> = Vec::new();
     let result = pipeline
-        .process(&batch, now, now_ms, &mut buffered, &mut report, |_| {})
+        .process(&batch, now, now_ms, &mut buffered, &mut report, |e| {
+            // Only emitted samples reach the trigger: bad documents, other clusters, unknown
+            // or unavailable instances and samples outside EMF's window never count.
+            if let Some(t) = trigger.as_mut()
+                && let Some(start) = t.observe(
+                    &e.cluster,
+                    e.role,
+                    &e.instance_id,
+                    e.timestamp_ms,
+                    e.cpu_total,
+                    now_ms,
+                )
+            {
+                starts.push(start);
+            }
+        })
         .await;
+    drop(trigger);
+    drop(pipeline);
     buffered
         .flush()
         .map_err(|e| HandlerError::Output(e.to_string()))?;
+    let direct_starts = match &deps.direct {
+        Some((_, starter)) => start_all(starter, &starts).await,
+        None => 0,
+    };
     match result {
         Ok(()) => {}
         Err(PipelineError::Topology(e)) => {
@@ -123,7 +156,41 @@ pub async fn handle<S: TopologySource>(
         emitted: report.emitted_total(),
         rejected: report.rejected.values().sum(),
         skipped: report.skipped.values().sum(),
+        direct_starts,
     })
+}
+
+/// Starts what the trigger decided, one log line each. A failure is logged and does not fail
+/// the invocation: the EMF is out already (a retry would emit it twice) and the alarm path
+/// remains.
+async fn start_all(starter: &impl ExecutionStarter, starts: &[Start]) -> u64 {
+    let mut started = 0;
+    for s in starts {
+        match starter.start(s).await {
+            Ok(Started::Running { execution_arn }) => {
+                started += 1;
+                tracing::info!(
+                    cluster = %s.cluster,
+                    instance = %s.instance,
+                    hot_until_ms = s.hot_until_ms,
+                    execution = %execution_arn,
+                    "direct trigger: the provisioned readers are hot, scale-up started"
+                );
+            }
+            Ok(Started::AlreadyUsed) => tracing::info!(
+                cluster = %s.cluster,
+                name = %s.name,
+                "direct trigger: this window's execution already ran; the alarm path carries on"
+            ),
+            Err(e) => tracing::error!(
+                cluster = %s.cluster,
+                name = %s.name,
+                error = %e,
+                "direct trigger: scale-up not started; the alarm path remains"
+            ),
+        }
+    }
+    started
 }
 
 #[cfg(test)]
@@ -131,6 +198,7 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
     use spillway::metrics::topology::{CacheSettings, RdsSnapshot, SourceError, TopologyCache};
+    use spillway::shifting::trigger::{StartError, TriggerSettings, TriggerTarget};
     use std::path::{Path, PathBuf};
 
     /// 2026-11-22T10:05:00Z: a few minutes after the sample events.
@@ -145,8 +213,22 @@ mod tests {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
     }
 
-    fn deps<S>(source: S) -> HandlerDeps<S> {
-        HandlerDeps::new(Pipeline {
+    /// Records the starts it is asked for; answers as Step Functions does for a name it
+    /// has seen (same input: the running execution).
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<Start>>);
+
+    impl ExecutionStarter for Recorder {
+        async fn start(&self, start: &Start) -> Result<Started, StartError> {
+            self.0.lock().unwrap().push(start.clone());
+            Ok(Started::Running {
+                execution_arn: format!("arn:aws:states:::execution:s-up:{}", start.name),
+            })
+        }
+    }
+
+    fn pipeline<S>(source: S) -> Pipeline<S> {
+        Pipeline {
             source,
             cache: TopologyCache::new(
                 CacheSettings::default(),
@@ -155,7 +237,63 @@ mod tests {
             ),
             namespace: "Spillway".into(),
             shift_ms: 0,
-        })
+        }
+    }
+
+    fn deps<S>(source: S) -> HandlerDeps<S, Recorder> {
+        HandlerDeps::new(pipeline(source), None)
+    }
+
+    fn direct_deps<S>(source: S) -> HandlerDeps<S, Recorder> {
+        let trigger = Trigger::new(
+            TriggerSettings::default(),
+            vec![TriggerTarget {
+                cluster: "orders".into(),
+                state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:s-up".into(),
+                high_cpu_threshold: 70.0,
+            }],
+        );
+        HandlerDeps::new(pipeline(source), Some((trigger, Recorder::default())))
+    }
+
+    fn starts<S>(d: &HandlerDeps<S, Recorder>) -> Vec<Start> {
+        d.direct.as_ref().unwrap().1.0.lock().unwrap().clone()
+    }
+
+    /// The spike's batches in delivery order (file names start with the batch's second).
+    fn spike_batches() -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(events_dir().join("spike/batches"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// The newest sample time of a batch (what "now" is a few seconds after).
+    fn newest_sample_ms(event: &Value) -> i64 {
+        let Ok(batch) = subscription::decode_value(event.clone()) else {
+            return NOW_MS;
+        };
+        let mut report = Report::default();
+        spillway::metrics::pipeline::parse_batch(&batch, &mut report)
+            .iter()
+            .map(|s| s.timestamp_ms)
+            .max()
+            .unwrap_or_default()
+    }
+
+    fn invoke_at<S: TopologySource>(
+        deps: &HandlerDeps<S, Recorder>,
+        event: Value,
+        now_ms: i64,
+    ) -> Summary {
+        let mut out = Vec::new();
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(handle(deps, event, Instant::now(), now_ms, &mut out))
+            .expect("valid batch")
     }
 
     fn topology() -> RdsSnapshot {
@@ -164,7 +302,7 @@ mod tests {
     }
 
     fn invoke<S: TopologySource>(
-        deps: &HandlerDeps<S>,
+        deps: &HandlerDeps<S, Recorder>,
         event: Value,
     ) -> (Result<Summary, HandlerError>, Vec<Value>) {
         let mut out = Vec::new();
@@ -186,7 +324,65 @@ mod tests {
             emitted,
             rejected,
             skipped,
+            direct_starts: 0,
         }
+    }
+
+    #[test]
+    fn when_the_recorded_spike_is_delivered_should_start_scale_up_once_while_the_readers_are_hot() {
+        // GIVEN the trigger on, every batch delivered 3 s after its newest sample, and each
+        // delivered twice (an asynchronous retry)
+        let d = direct_deps(topology());
+        let mut first_hot = None;
+        for file in spike_batches() {
+            let event = read_json(&file);
+            let now = newest_sample_ms(&event) + 3000;
+            for _ in 0..2 {
+                let s = invoke_at(&d, event.clone(), now);
+                if s.direct_starts > 0 && first_hot.is_none() {
+                    first_hot = Some(file.clone());
+                }
+            }
+        }
+        // THEN one start for the spike (it falls in one 5-minute window), named by it
+        let got = starts(&d);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].name.starts_with("direct-"), "{}", got[0].name);
+        assert!(got[0].input.contains(r#""cluster":"orders""#));
+        assert!(
+            got[0].instance.starts_with("orders-reader-"),
+            "a provisioned reader"
+        );
+        let file = first_hot.expect("a batch started it");
+        assert!(
+            !file.to_string_lossy().contains("serverless")
+                && !file.to_string_lossy().contains("writer"),
+            "{file:?}"
+        );
+    }
+
+    #[test]
+    fn when_the_batches_arrive_late_or_the_trigger_is_off_should_start_nothing() {
+        // GIVEN the same spike delivered 31 s after each batch's newest sample (max age 30)
+        let late = direct_deps(topology());
+        for file in spike_batches() {
+            let event = read_json(&file);
+            let now = newest_sample_ms(&event) + 31_000;
+            assert_eq!(invoke_at(&late, event, now).direct_starts, 0, "{file:?}");
+        }
+        assert!(starts(&late).is_empty());
+        // AND corrupt documents, another cluster's instance: nothing
+        let d = direct_deps(topology());
+        for file in [
+            "metrics-corrupt-documents.json",
+            "metrics-corrupt-payload.json",
+            "metrics-writer.json",
+        ] {
+            let event = read_json(&events_dir().join(file));
+            let now = newest_sample_ms(&event) + 1000;
+            invoke_at(&d, event, now);
+        }
+        assert!(starts(&d).is_empty());
     }
 
     #[test]

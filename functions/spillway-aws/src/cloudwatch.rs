@@ -60,3 +60,53 @@ pub async fn publish(
 fn dimension(name: &str, value: &str) -> Dimension {
     Dimension::builder().name(name).value(value).build()
 }
+
+/// The newest `AuroraReplicaLag` (AWS/RDS, milliseconds, one-minute datapoints) of an
+/// instance: the largest value of each minute over the last five, newest first; `Ok(None)`
+/// when CloudWatch has none (a reader just created, or Enhanced Monitoring's clock ahead).
+pub async fn replica_lag_ms(
+    client: &aws_sdk_cloudwatch::Client,
+    instance_id: &str,
+    now_ms: i64,
+) -> Result<Option<f64>, spillway::shifting::shift::StoreError> {
+    use aws_sdk_cloudwatch::types::{Metric, MetricDataQuery, MetricStat, ScanBy};
+    let query = MetricDataQuery::builder()
+        .id("lag")
+        .metric_stat(
+            MetricStat::builder()
+                .metric(
+                    Metric::builder()
+                        .namespace("AWS/RDS")
+                        .metric_name("AuroraReplicaLag")
+                        .dimensions(dimension("DBInstanceIdentifier", instance_id))
+                        .build(),
+                )
+                .period(60)
+                .stat("Maximum")
+                .build(),
+        )
+        .return_data(true)
+        .build();
+    let out = client
+        .get_metric_data()
+        .metric_data_queries(query)
+        .start_time(DateTime::from_millis(now_ms - 5 * 60_000))
+        .end_time(DateTime::from_millis(now_ms))
+        .scan_by(ScanBy::TimestampDescending)
+        .send()
+        .await
+        .map_err(|e| {
+            let message = crate::describe_error("GetMetricData", &e);
+            if crate::is_throttling(e.as_service_error().and_then(|s| s.code())) {
+                spillway::shifting::shift::StoreError::Throttled(message)
+            } else {
+                spillway::shifting::shift::StoreError::Other(message)
+            }
+        })?;
+    // TimestampDescending: the first value is the newest minute's.
+    Ok(out
+        .metric_data_results()
+        .iter()
+        .find(|r| r.id() == Some("lag"))
+        .and_then(|r| r.values().first().copied()))
+}

@@ -9,6 +9,8 @@ pub mod cloudwatch;
 pub mod preflight;
 pub mod rds;
 pub mod route53;
+pub mod serverless;
+pub mod sfn;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 

@@ -103,8 +103,9 @@ impl TopologySource for Rds {
 }
 
 /// The serverless reader's status, for the weight-step guard.
-impl spillway::shifting::shift::InstanceStatus for Rds {
-    async fn status(
+impl Rds {
+    /// `Ok(None)` when the instance does not exist.
+    pub async fn instance_status(
         &self,
         instance_id: &str,
     ) -> Result<Option<String>, spillway::shifting::shift::StoreError> {

@@ -8,6 +8,7 @@ use aws_sdk_route53::types::{
 };
 use spillway::shifting::shift::{InstanceStatus, StoreError, WeightedPairStore};
 use spillway_aws::route53::{PairLocation, Route53Pair};
+use spillway_aws::serverless::ServerlessReader;
 
 async fn client() -> aws_sdk_route53::Client {
     assert!(
@@ -274,12 +275,68 @@ async fn serverless_reader_status_comes_from_rds() {
         .unwrap();
     let adapter = spillway_aws::rds::Rds::new(rds);
     assert_eq!(
-        adapter.status(&sv).await.unwrap().as_deref(),
+        adapter.instance_status(&sv).await.unwrap().as_deref(),
         Some("available")
     );
     assert_eq!(
-        adapter.status(&format!("{sv}-gone")).await.unwrap(),
+        adapter
+            .instance_status(&format!("{sv}-gone"))
+            .await
+            .unwrap(),
         None,
         "a missing instance"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulator; run by scripts/test"]
+async fn serverless_reader_lag_comes_from_cloudwatch() {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+    let sdk = spillway_aws::sdk_config().await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
+    let n = unique();
+    let (lagging, quiet) = (format!("lag-{n}-sv"), format!("lag-{n}-none"));
+    // Harness quirk: the emulator runs no RDS, so nothing publishes AWS/RDS metrics; the test
+    // seeds the datapoint RDS would send (AWS refuses PutMetricData into AWS/ namespaces).
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for (minutes_ago, value) in [(3, 40.0), (1, 1234.0)] {
+        cloudwatch
+            .put_metric_data()
+            .namespace("AWS/RDS")
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name("AuroraReplicaLag")
+                    .dimensions(
+                        Dimension::builder()
+                            .name("DBInstanceIdentifier")
+                            .value(&lagging)
+                            .build(),
+                    )
+                    .timestamp(DateTime::from_millis(now_ms - minutes_ago * 60_000))
+                    .value(value)
+                    .unit(StandardUnit::Milliseconds)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("PutMetricData");
+    }
+    let reader = ServerlessReader {
+        rds: spillway_aws::rds::Rds::new(aws_sdk_rds::Client::new(&sdk)),
+        cloudwatch,
+    };
+    assert_eq!(
+        reader.replica_lag_ms(&lagging).await.unwrap(),
+        Some(1234.0),
+        "the newest minute"
+    );
+    assert_eq!(
+        reader.replica_lag_ms(&quiet).await.unwrap(),
+        None,
+        "no datapoint"
     );
 }

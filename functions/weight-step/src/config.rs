@@ -15,7 +15,8 @@ pub struct ShiftConfig {
     pub location: PairLocation,
     /// How a step is made: `WEIGHT_STEP` (25), `MAX_SERVERLESS_WEIGHT` (100),
     /// `PROVISIONED_WEIGHT` (100), `SERVERLESS_INSTANCE_IDENTIFIER` (required: the Aurora
-    /// Serverless v2 reader of the status guard), `DRY_RUN` (`false`).
+    /// Serverless v2 reader of the status guard), `DRY_RUN` (`false`), `MAX_REPLICA_LAG_MS`
+    /// (1000; 0: no lag guard).
     pub settings: ShiftSettings,
     /// `CLUSTER_IDENTIFIER`: the `DBClusterIdentifier` dimension of the weight metrics (required).
     pub cluster: String,
@@ -70,6 +71,10 @@ impl ShiftConfig {
                 });
             }
         };
+        let max_replica_lag_ms = match number("MAX_REPLICA_LAG_MS", 1000)? {
+            0 => None,
+            ms => Some(f64::from(ms)),
+        };
         let provisioned_set_identifier = or("PROVISIONED_SET_IDENTIFIER", "provisioned");
         let serverless_set_identifier = or("SERVERLESS_SET_IDENTIFIER", "serverless");
         if provisioned_set_identifier == serverless_set_identifier {
@@ -101,6 +106,7 @@ impl ShiftConfig {
                 policy,
                 serverless_instance: required("SERVERLESS_INSTANCE_IDENTIFIER")?,
                 dry_run,
+                max_replica_lag_ms,
             },
             cluster: required("CLUSTER_IDENTIFIER")?,
             namespace: config::namespace(&get)?,

@@ -15,9 +15,10 @@ use spillway::shifting::shift::{
 
 /// Every `error_type` the function can return (checked against the code and the ASL by tests).
 #[cfg(test)]
-pub const ERROR_TYPES: [&str; 7] = [
+pub const ERROR_TYPES: [&str; 8] = [
     "InvalidInput",
     "ServerlessReaderUnavailable",
+    "ReplicaLagging",
     "RecordsNotFound",
     "RecordsMismatch",
     "ConcurrentChange",
@@ -46,6 +47,7 @@ impl HandlerError {
             Self::Shift(ShiftError::ServerlessReaderUnavailable { .. }) => {
                 "ServerlessReaderUnavailable"
             }
+            Self::Shift(ShiftError::ReplicaLagging { .. }) => "ReplicaLagging",
             Self::Shift(ShiftError::UnexpectedWeight { .. })
             | Self::Shift(ShiftError::Store(StoreError::Conflict(_))) => "ConcurrentChange",
             Self::Shift(ShiftError::Store(StoreError::NotFound(_))) => "RecordsNotFound",
@@ -204,6 +206,9 @@ mod tests {
         async fn status(&self, _: &str) -> Result<Option<String>, StoreError> {
             Ok(Some(if self.0 { "available" } else { "modifying" }.into()))
         }
+        async fn replica_lag_ms(&self, _: &str) -> Result<Option<f64>, StoreError> {
+            Ok(Some(if self.0 { 10.0 } else { 5000.0 }))
+        }
     }
 
     fn deps(serverless: u16, available: bool) -> HandlerDeps<Zone, Available> {
@@ -278,6 +283,15 @@ mod tests {
                 }
                 .into(),
                 "ServerlessReaderUnavailable",
+            ),
+            (
+                ShiftError::ReplicaLagging {
+                    instance: "i".into(),
+                    lag_ms: 2,
+                    bound_ms: 1,
+                }
+                .into(),
+                "ReplicaLagging",
             ),
             (
                 ShiftError::UnexpectedWeight {

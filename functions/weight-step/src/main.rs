@@ -8,6 +8,7 @@ use config::ShiftConfig;
 use lambda_runtime::{run, service_fn};
 use spillway_aws::rds::Rds;
 use spillway_aws::route53::Route53Pair;
+use spillway_aws::serverless::ServerlessReader;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -23,7 +24,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = spillway_aws::sdk_config().await;
     let deps = handler::HandlerDeps {
         store: Route53Pair::new(aws_sdk_route53::Client::new(&sdk), config.location.clone()),
-        instances: Rds::new(aws_sdk_rds::Client::new(&sdk)),
+        instances: ServerlessReader {
+            rds: Rds::new(aws_sdk_rds::Client::new(&sdk)),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+        },
         config,
     };
     run(service_fn(|event| handler::function_handler(&deps, event))).await

@@ -2,7 +2,10 @@
 //! of it.
 //!
 //! - [`weights`]: the weight arithmetic and its safety invariants;
-//! - [`shift`]: one safe weight step over the Route 53 pair (guards, compare-and-swap).
+//! - [`shift`]: one safe weight step over the Route 53 pair (guards, compare-and-swap);
+//! - [`trigger`]: the direct trigger, which starts the scale-up loop from the metrics function
+//!   seconds after the readers turn hot.
 
 pub mod shift;
+pub mod trigger;
 pub mod weights;

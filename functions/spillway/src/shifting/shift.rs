@@ -66,13 +66,19 @@ pub trait WeightedPairStore {
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
 }
 
-/// "The serverless reader's status" (RDS DescribeDBInstances).
+/// "The serverless reader's status" (RDS DescribeDBInstances) "and its replica lag"
+/// (CloudWatch `AuroraReplicaLag`).
 pub trait InstanceStatus {
     /// `Ok(None)` when the instance does not exist.
     fn status(
         &self,
         instance_id: &str,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// The newest `AuroraReplicaLag` of the instance, milliseconds; `Ok(None)`: no datapoint.
+    fn replica_lag_ms(
+        &self,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<Option<f64>, StoreError>> + Send;
 }
 
 /// The input the state machines send.
@@ -116,6 +122,15 @@ pub enum ShiftError {
         "the serverless weight is {found}, not the {expected} this execution left: another execution moved it"
     )]
     UnexpectedWeight { expected: u16, found: u16 },
+    #[error(
+        "the serverless reader {instance} lags the writer by {lag_ms} ms, above the {bound_ms} ms bound: weight not raised this round"
+    )]
+    ReplicaLagging {
+        instance: String,
+        /// Whole milliseconds, rounded up.
+        lag_ms: u64,
+        bound_ms: u64,
+    },
 }
 
 /// What a step needs besides its stores.
@@ -124,6 +139,9 @@ pub struct ShiftSettings {
     pub policy: WeightPolicy,
     pub serverless_instance: String,
     pub dry_run: bool,
+    /// No raise while the serverless reader's `AuroraReplicaLag` is above this many
+    /// milliseconds; `None`: no lag guard.
+    pub max_replica_lag_ms: Option<f64>,
 }
 
 /// Makes one step.
@@ -164,6 +182,32 @@ pub async fn step(
                 instance: settings.serverless_instance.clone(),
                 status,
             });
+        }
+        if let Some(bound_ms) = settings.max_replica_lag_ms {
+            // A quality guard, not a safety one: when the lag cannot be read the raise goes on
+            // (refusing would let a CloudWatch hiccup stop the spill), and says so.
+            match instances
+                .replica_lag_ms(&settings.serverless_instance)
+                .await
+            {
+                Ok(Some(lag_ms)) if lag_ms > bound_ms => {
+                    return Err(ShiftError::ReplicaLagging {
+                        instance: settings.serverless_instance.clone(),
+                        lag_ms: lag_ms.ceil() as u64,
+                        bound_ms: bound_ms as u64,
+                    });
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => tracing::warn!(
+                    instance = %settings.serverless_instance,
+                    "no recent AuroraReplicaLag datapoint: raising without the lag guard"
+                ),
+                Err(e) => tracing::warn!(
+                    instance = %settings.serverless_instance,
+                    error = %e,
+                    "AuroraReplicaLag could not be read: raising without the lag guard"
+                ),
+            }
         }
     }
     let write = next.changes() && !settings.dry_run;
@@ -268,6 +312,21 @@ pub(crate) mod tests {
         async fn status(&self, _: &str) -> Result<Option<String>, StoreError> {
             Ok(self.0.map(str::to_owned))
         }
+        async fn replica_lag_ms(&self, _: &str) -> Result<Option<f64>, StoreError> {
+            Ok(Some(20.0))
+        }
+    }
+
+    /// An available serverless reader with this replica lag (or none, or an unreadable one).
+    pub(crate) struct Lagging(pub Result<Option<f64>, StoreError>);
+
+    impl InstanceStatus for Lagging {
+        async fn status(&self, _: &str) -> Result<Option<String>, StoreError> {
+            Ok(Some("available".into()))
+        }
+        async fn replica_lag_ms(&self, _: &str) -> Result<Option<f64>, StoreError> {
+            self.0.clone()
+        }
     }
 
     fn settings(dry_run: bool) -> ShiftSettings {
@@ -275,6 +334,7 @@ pub(crate) mod tests {
             policy: WeightPolicy::new(20, 60, 100).unwrap(),
             serverless_instance: "orders-serverless".into(),
             dry_run,
+            max_replica_lag_ms: Some(1000.0),
         }
     }
 
@@ -297,6 +357,47 @@ pub(crate) mod tests {
             direction: Direction::Down,
             expected_serverless_weight: expected,
         }
+    }
+
+    #[test]
+    fn when_the_serverless_reader_lags_should_refuse_a_raise_but_not_a_lowering() {
+        // GIVEN the reader 1,500 ms behind, the bound 1,000 ms
+        let zone = FakeZone::new(20, 100);
+        let lagging = Lagging(Ok(Some(1500.0)));
+        let s = settings(false);
+        // THEN no raise, nothing written, and the error names the lag and the bound
+        let err = run(step(&zone, &lagging, &s, up(Some(20)))).expect_err("lagging");
+        assert_eq!(
+            err,
+            ShiftError::ReplicaLagging {
+                instance: "orders-serverless".into(),
+                lag_ms: 1500,
+                bound_ms: 1000
+            }
+        );
+        assert!(err.to_string().contains("1500 ms"), "{err}");
+        assert!(zone.writes.lock().unwrap().is_empty());
+        // AND lowering is not held back (moving reads off a lagging reader is the cure)
+        let o = run(step(&zone, &lagging, &s, down(Some(20)))).expect("down");
+        assert_eq!(o.serverless_weight, 0);
+        // AND at the bound, without a datapoint, or with CloudWatch failing, the raise goes on
+        for lag in [
+            Ok(Some(1000.0)),
+            Ok(None),
+            Err(StoreError::Other("GetMetricData: boom".into())),
+        ] {
+            let zone = FakeZone::new(0, 100);
+            let o = run(step(&zone, &Lagging(lag.clone()), &s, up(None)))
+                .unwrap_or_else(|e| panic!("{lag:?}: {e}"));
+            assert_eq!(o.serverless_weight, 20, "{lag:?}");
+        }
+        // AND without a bound the lag is not even read
+        let off = ShiftSettings {
+            max_replica_lag_ms: None,
+            ..settings(false)
+        };
+        let zone = FakeZone::new(0, 100);
+        assert!(run(step(&zone, &lagging, &off, up(None))).is_ok());
     }
 
     #[test]
