@@ -47,7 +47,8 @@ def test_substitutions_match_the_placeholders_of_each_definition(template):
             continue
         unused = given - placeholders
         # One shared substitution map serves both machines; each uses its own subset.
-        assert unused <= {"LowAlarmName", "AlarmCycleSeconds", "CooldownSeconds"}, unused
+        assert unused <= {"LowAlarmName", "AlarmCycleSeconds", "CooldownSeconds",
+                          "DirectTriggerGraceRounds"}, unused
         assert props["DefinitionSubstitutions"]["LockTableName"] == {"Ref": "LockTable"}
         assert props["Type"] == "STANDARD"
 
