@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use spillway::simulation::clients::PoolAges;
 use spillway::simulation::cost::{self, PriceBook, StrategyCost};
+use spillway::simulation::latency;
 use spillway::simulation::load::{Load, Recorded};
 use spillway::simulation::scenario::{self, Scenario, Summary};
 use spillway::simulation::sweep::{self, Knob, Point, Rank};
@@ -149,6 +150,12 @@ pub struct SimulateArgs {
     /// Print the scenario these flags make, as JSON (for `--scenario`), and run nothing.
     #[arg(long)]
     print_scenario: bool,
+    /// Onset → first weight change over a grid of the delays AWS does not document (sample →
+    /// metrics function 1–8 s, EMF extraction 1–10 s, a start → the first round 0–2 s, the
+    /// onset's phase against the alarm's 10-s evaluation), for the direct trigger and for the
+    /// alarm path: percentiles of the grid's runs.
+    #[arg(long)]
+    latency: bool,
 }
 
 /// Where a run's template parameters come from (shared by `simulate` and `alarms`), applied in
@@ -357,6 +364,9 @@ pub async fn run(args: &SimulateArgs) -> ExitCode {
     if !args.sweep.is_empty() {
         return run_sweep(&sc, args);
     }
+    if args.latency {
+        return run_latency(&sc, args);
+    }
     let outcome = match scenario::run(&sc) {
         Ok(o) => o,
         Err(e) => {
@@ -483,6 +493,48 @@ fn print_table(
     row(out, "traffic within 10 % of the top weight", &|s| {
         s.seconds_to_follow
             .map_or("never".to_owned(), |t| format!("{t} s after"))
+    })
+}
+
+fn run_latency(sc: &Scenario, args: &SimulateArgs) -> ExitCode {
+    let ranges = latency::DelayRanges::default();
+    let report = match latency::onset_to_first_shift(sc, &ranges) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("spillway simulate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    emit(args.json, &report, |out| {
+        writeln!(
+            out,
+            "onset to first weight change, seconds, over {} runs (delivery {:?} s, EMF \
+             extraction {:?} s, start {:?} s, onset phase {} values)",
+            report.direct.runs,
+            ranges.delivery,
+            ranges.extraction,
+            ranges.start,
+            match sc.load {
+                Load::Spike(_) => ranges.onset_shift.len(),
+                Load::Recorded(_) => 1,
+            }
+        )?;
+        writeln!(
+            out,
+            "{:<16} {:>5} {:>5} {:>5} {:>5} {:>6}",
+            "", "min", "p50", "p95", "max", "never"
+        )?;
+        for (name, p) in [
+            ("direct trigger", report.direct),
+            ("alarm path", report.alarm),
+        ] {
+            writeln!(
+                out,
+                "{:<16} {:>5} {:>5} {:>5} {:>5} {:>6}",
+                name, p.min, p.p50, p.p95, p.max, p.never
+            )?;
+        }
+        Ok(())
     })
 }
 

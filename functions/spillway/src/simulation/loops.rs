@@ -17,6 +17,11 @@
 //! - scale-up starts when the high alarm enters ALARM; each round reads the high alarm and, if
 //!   it is in ALARM, steps up (at the maximum too: a no-op), then waits `alarm_cycle`; it ends
 //!   when the alarm is not in ALARM or after `max_rounds`;
+//! - a direct start (the metrics function's trigger, [`Loops::start_direct`]) raises in its
+//!   first round whatever the alarm says, then holds (no step) while the alarm has
+//!   `grace_rounds` left to confirm; a raise the alarm never confirmed is undone (one step
+//!   down, only if the weight is still the one it set) and the execution ends. It starts only
+//!   when no scale-up execution runs (the election makes a later one a standby);
 //! - scale-down starts when the low alarm enters ALARM; each round first reads the high alarm
 //!   (ALARM: it ends, scale-up owns the pair), then the low alarm (not ALARM: it ends), then
 //!   steps down (at 0: it ends) and waits `cooldown`.
@@ -41,6 +46,14 @@ pub struct LoopSettings {
     /// `SweepMinutes` in seconds; `None` or 0: no sweep schedule.
     #[serde(default)]
     pub sweep_every: Option<u32>,
+    /// `DirectTriggerGraceRounds`: rounds after a direct start's raise for the alarm to
+    /// confirm it.
+    #[serde(default = "three")]
+    pub grace_rounds: u32,
+}
+
+fn three() -> u32 {
+    3
 }
 
 impl Default for LoopSettings {
@@ -52,6 +65,7 @@ impl Default for LoopSettings {
             start_delay: 1,
             round_overhead: 0,
             sweep_every: Some(300),
+            grace_rounds: 3,
         }
     }
 }
@@ -63,6 +77,9 @@ struct Execution {
     rounds: u32,
     /// The serverless weight it expects to find (what it set last); `None`: any.
     expected: Option<u16>,
+    /// Started by the direct trigger, and not yet confirmed by the alarm.
+    direct: bool,
+    confirmed: bool,
 }
 
 /// Both loops and the pair's weights.
@@ -80,6 +97,9 @@ pub struct Loops {
     /// Rounds run so far by scale-up and by scale-down executions (what Step Functions bills
     /// as state transitions).
     pub rounds: (u32, u32),
+    /// Direct starts taken, and direct raises undone because the alarm never confirmed them.
+    pub direct_starts: u32,
+    pub undone: u32,
 }
 
 impl Loops {
@@ -95,6 +115,24 @@ impl Loops {
             previous: (AlarmState::InsufficientData, AlarmState::InsufficientData),
             changes: Vec::new(),
             rounds: (0, 0),
+            direct_starts: 0,
+            undone: 0,
+        }
+    }
+
+    /// The direct trigger's `StartExecution`, its first round at `first_round`: taken only when
+    /// no scale-up execution runs (otherwise the newcomer stands by and, having waited, has
+    /// lost the trigger's word: the running one carries on).
+    pub fn start_direct(&mut self, first_round: u32) {
+        if self.up.is_none() {
+            self.direct_starts += 1;
+            self.up = Some(Execution {
+                next_round: first_round,
+                rounds: 0,
+                expected: None,
+                direct: true,
+                confirmed: false,
+            });
         }
     }
 
@@ -116,6 +154,8 @@ impl Loops {
             next_round: now + s.start_delay,
             rounds: 0,
             expected: None,
+            direct: false,
+            confirmed: false,
         };
         let sweep = s
             .sweep_every
@@ -134,18 +174,37 @@ impl Loops {
         let wait = |cycle: u32| now + cycle + s.round_overhead;
         if let Some(mut e) = self.up.filter(|e| e.next_round == now) {
             self.rounds.0 += 1;
-            self.up = if e.rounds >= s.max_rounds || high != AlarmState::Alarm {
-                None
-            } else {
-                if e.expected.is_some_and(|w| w != self.serverless) {
+            let raise = |l: &mut Self, e: &mut Execution| {
+                if e.expected.is_some_and(|w| w != l.serverless) {
                     e.expected = None;
                 } else {
-                    self.apply(now, Direction::Up);
-                    e.expected = Some(self.serverless);
+                    l.apply(now, Direction::Up);
+                    e.expected = Some(l.serverless);
                 }
+            };
+            self.up = if e.rounds >= s.max_rounds {
+                None
+            } else if high == AlarmState::Alarm {
+                e.confirmed = true;
+                raise(self, &mut e);
                 e.rounds += 1;
                 e.next_round = wait(s.alarm_cycle);
                 Some(e)
+            } else if e.direct && e.rounds == 0 {
+                raise(self, &mut e);
+                e.rounds += 1;
+                e.next_round = wait(s.alarm_cycle);
+                Some(e)
+            } else if e.direct && !e.confirmed && e.rounds < s.grace_rounds {
+                e.rounds += 1;
+                e.next_round = wait(s.alarm_cycle);
+                Some(e)
+            } else {
+                if e.direct && !e.confirmed && e.expected == Some(self.serverless) {
+                    self.apply(now, Direction::Down);
+                    self.undone += 1;
+                }
+                None
             };
         }
         if let Some(mut e) = self.down.filter(|e| e.next_round == now) {
@@ -281,6 +340,44 @@ mod tests {
             .filter(|(t, _)| *t > 201)
             .collect();
         assert_eq!(after, vec![(271, 75)], "{:?}", l.changes);
+    }
+
+    #[test]
+    fn when_a_direct_start_is_confirmed_should_raise_at_once_and_carry_on_with_the_alarm() {
+        // GIVEN a direct start at 5 s, the alarm in ALARM from 30 s
+        let mut l = loops();
+        l.start_direct(5);
+        run(&mut l, 0, 120, |t| (if t >= 30 { Alarm } else { Ok }, Ok));
+        // THEN the first raise at 5 (no alarm yet), a hold at 25, then a raise per cycle
+        assert_eq!(l.changes, vec![(5, 25), (45, 50), (65, 75), (85, 100)]);
+        assert_eq!((l.direct_starts, l.undone), (1, 0));
+    }
+
+    #[test]
+    fn when_the_alarm_never_confirms_a_direct_start_should_undo_its_raise_and_end() {
+        let mut l = loops();
+        l.start_direct(5);
+        run(&mut l, 0, 200, |_| (Ok, Ok));
+        // raise at 5, holds at 25 and 45, the third grace round (65) undoes it
+        assert_eq!(l.changes, vec![(5, 25), (65, 0)]);
+        assert_eq!(l.undone, 1);
+        // AND a second direct start while one runs is not taken
+        let mut busy = loops();
+        busy.start_direct(5);
+        busy.start_direct(6);
+        assert_eq!(busy.direct_starts, 1);
+    }
+
+    #[test]
+    fn when_someone_moved_the_weight_after_a_direct_raise_should_not_undo_it() {
+        // GIVEN a direct raise to 25, then the pair set to 50 by someone else
+        let mut l = loops();
+        l.start_direct(5);
+        run(&mut l, 0, 10, |_| (Ok, Ok));
+        l.serverless = 50;
+        run(&mut l, 10, 200, |_| (Ok, Ok));
+        assert_eq!(l.changes, vec![(5, 25)], "no step down from 50");
+        assert_eq!(l.weights().0, 50);
     }
 
     #[test]

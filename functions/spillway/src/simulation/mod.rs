@@ -7,6 +7,8 @@
 //! - [`clients`]: how far a weight change moves the clients' connection pools, second by second;
 //! - [`load`]: a synthetic spike, the provisioned readers and booting replicas, the Serverless v2
 //!   reader's capacity;
+//! - [`latency`]: onset → first weight change over the undocumented delays, for the alarm
+//!   path and the direct trigger;
 //! - [`loops`]: the scale-up and scale-down loops as the state machines run them, stepping with
 //!   the weight-step function's own arithmetic;
 //! - [`parameters`]: the template's parameters, by name, applied to a scenario;
@@ -19,6 +21,7 @@ pub mod alarm;
 pub mod autoscaling;
 pub mod clients;
 pub mod cost;
+pub mod latency;
 pub mod load;
 pub mod loops;
 pub mod parameters;

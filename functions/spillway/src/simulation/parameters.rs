@@ -21,7 +21,7 @@ pub enum ParameterError {
 
 /// The template's parameters that change nothing the simulator models (names, endpoints,
 /// schedules, logging): accepted and ignored, so a deployed stack's whole list can be passed.
-pub const NOT_SIMULATED: [&str; 17] = [
+pub const NOT_SIMULATED: [&str; 18] = [
     "ClusterIdentifier",
     "ServerlessInstanceIdentifier",
     "MonitoringRoleArn",
@@ -33,6 +33,8 @@ pub const NOT_SIMULATED: [&str; 17] = [
     "VpcId",
     "RecordTtl",
     "DryRun",
+    // The model has no replica lag: the guard never holds a round back in it.
+    "MaxReplicaLagMilliseconds",
     "EventStartSchedule",
     "EventEndSchedule",
     "MetricsNamespace",
@@ -94,6 +96,22 @@ fn apply_one(sc: &mut Scenario, name: &str, value: &str) -> Result<(), Parameter
         "CooldownSeconds" => sc.loops.cooldown = whole()?.max(1),
         "MaxRounds" => sc.loops.max_rounds = whole()?,
         "SweepMinutes" => sc.loops.sweep_every = Some(whole()?.saturating_mul(60)),
+        "DirectTrigger" => match value.trim() {
+            "true" => {
+                if sc.direct.is_none() {
+                    sc.direct = Some(super::scenario::DirectPath::default());
+                }
+            }
+            "false" => sc.direct = None,
+            _ => return Err(err("true or false")),
+        },
+        "DirectTriggerSeconds" => {
+            let n = whole()?;
+            if let Some(d) = sc.direct.as_mut() {
+                d.trigger.debounce = n;
+            }
+        }
+        "DirectTriggerGraceRounds" => sc.loops.grace_rounds = whole()?,
         "EnableReplicaAutoScaling" => match value.trim() {
             "true" => {
                 if sc.autoscaling.is_none() {

@@ -13,7 +13,32 @@ use super::autoscaling::{TargetTracking, TargetTrackingSettings};
 use super::clients::{ClientSettings, Pool};
 use super::load::{Load, ProvisionedReaders, ServerlessReader, ServerlessSettings, Spike};
 use super::loops::{LoopSettings, Loops};
+use crate::metrics::topology::Role;
+use crate::shifting::trigger::{Trigger, TriggerSettings, TriggerTarget};
 use crate::shifting::weights::WeightPolicy;
+
+/// The direct trigger's path (`DirectTrigger`): the metrics function judges each 1-second
+/// sample itself ([`Trigger`], the function's own code) and starts scale-up.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectPath {
+    pub trigger: TriggerSettings,
+    /// Sample time → the metrics function has it (Enhanced Monitoring → Logs → subscription →
+    /// Lambda), seconds; AWS documents no figure (estimate 3 s: README, "The direct trigger").
+    pub delivery_delay: u32,
+    /// The function's `StartExecution` → the execution's first round, seconds (estimate 1 s).
+    pub start_delay: u32,
+}
+
+impl Default for DirectPath {
+    fn default() -> Self {
+        Self {
+            trigger: TriggerSettings::default(),
+            delivery_delay: 3,
+            start_delay: 1,
+        }
+    }
+}
 
 /// Native Aurora auto scaling (the console's "Aurora Replica auto scaling" policy): target
 /// tracking on `RDSReaderAverageCPUUtilization`, the built-in one-minute CPU of the readers.
@@ -63,6 +88,9 @@ pub struct Scenario {
     /// What the bill depends on beyond the run (`simulation::cost`).
     #[serde(default)]
     pub cost: super::cost::CostSettings,
+    /// The direct trigger; `None`: alarms only (`DirectTrigger=false`).
+    #[serde(default)]
+    pub direct: Option<DirectPath>,
 }
 
 impl Default for Scenario {
@@ -123,6 +151,7 @@ impl Default for Scenario {
                 metric_delay: 60,
             }),
             cost: super::cost::CostSettings::default(),
+            direct: Some(DirectPath::default()),
         }
     }
 }
@@ -154,6 +183,8 @@ pub struct Second {
     pub readers_billed: u32,
     /// Rounds the scale-up and scale-down executions have run so far.
     pub rounds: (u32, u32),
+    /// Direct starts so far, and direct raises undone (the alarm never confirmed them).
+    pub direct: (u32, u32),
     pub high: AlarmState,
     pub low: AlarmState,
 }
@@ -176,6 +207,10 @@ pub struct Summary {
     /// weights' largest share (`None`: never, e.g. clients that ignore DNS, or the weights came
     /// down first).
     pub seconds_to_follow: Option<u32>,
+    /// Scale-up executions the direct trigger started, and raises of theirs the alarm never
+    /// confirmed (undone).
+    pub direct_starts: u32,
+    pub undone_raises: u32,
 }
 
 /// A run with Spillway, and the same load with auto scaling alone and with native Aurora auto
@@ -268,6 +303,22 @@ fn simulate(sc: &Scenario, variant: Variant) -> Vec<Second> {
             false,
         ),
     };
+    // The direct trigger sees each sample `delivery_delay` seconds after it was taken. The
+    // model's readers all carry the same CPU, so one instance stands for them.
+    let mut direct = match (variant, sc.direct) {
+        (Variant::Spillway(_), Some(d)) => Some((
+            d,
+            Trigger::new(
+                d.trigger,
+                vec![TriggerTarget {
+                    cluster: "simulated".into(),
+                    state_machine_arn: String::new(),
+                    high_cpu_threshold: sc.high.threshold,
+                }],
+            ),
+        )),
+        _ => None,
+    };
     let mut samples: Vec<Sample> = Vec::with_capacity(sc.duration as usize);
     // The auto scaling policy's view of the same samples, when its metric arrives later.
     let mut tracked: Vec<Sample> = Vec::with_capacity(sc.duration as usize);
@@ -284,6 +335,20 @@ fn simulate(sc: &Scenario, variant: Variant) -> Vec<Second> {
         // Spillway's metric has a sample each Enhanced Monitoring interval; the built-in
         // one-minute CPU of the native baseline does not depend on it.
         let sampled = t % sc.em_interval.max(1) == 0;
+        if sampled && let Some((d, trigger)) = direct.as_mut() {
+            let seen = t + d.delivery_delay;
+            let start = trigger.observe(
+                "simulated",
+                Role::ProvisionedReader,
+                "reader",
+                i64::from(t) * 1000,
+                provisioned_cpu,
+                i64::from(seen) * 1000,
+            );
+            if let (Some(_), Some(l)) = (start, loops.as_mut()) {
+                l.start_direct(seen + d.start_delay);
+            }
+        }
         if sampled {
             samples.push(Sample {
                 at: i64::from(t),
@@ -333,6 +398,9 @@ fn simulate(sc: &Scenario, variant: Variant) -> Vec<Second> {
             readers_in_service: readers.in_service(),
             readers_billed: readers.desired(),
             rounds: loops.as_ref().map_or((0, 0), |l| l.rounds),
+            direct: loops
+                .as_ref()
+                .map_or((0, 0), |l| (l.direct_starts, l.undone)),
             high,
             low,
         });
@@ -364,6 +432,8 @@ fn summarise(sc: &Scenario, timeline: &[Second]) -> Summary {
             .map(|s| s.t - onset),
         max_pool_share: timeline.iter().map(|s| s.pool_share).fold(0.0, f64::max),
         max_weight_share: timeline.iter().map(|s| s.weight_share).fold(0.0, f64::max),
+        direct_starts: timeline.last().map_or(0, |s| s.direct.0),
+        undone_raises: timeline.last().map_or(0, |s| s.direct.1),
         seconds_to_follow: {
             // Measured against the weights' largest share, not the share of each second: once
             // the weights come down again, any lagging share is "within 10 %" of them.
@@ -414,6 +484,93 @@ mod tests {
         );
         assert!(with.max_pool_share > 0.3, "share {}", with.max_pool_share);
         assert_eq!(outcome.timeline.len(), 1800);
+    }
+
+    fn alarms_only() -> Scenario {
+        Scenario {
+            direct: None,
+            ..Scenario::default()
+        }
+    }
+
+    #[test]
+    fn when_the_direct_trigger_is_on_should_spill_within_seconds_of_the_onset() {
+        // GIVEN the default scenario with and without the direct trigger
+        let (with, _) = run_spillway(&Scenario::default()).expect("valid");
+        let (without, _) = run_spillway(&alarms_only()).expect("valid");
+        let (d, a) = (
+            with.onset_to_first_shift.expect("spills"),
+            without.onset_to_first_shift.expect("spills"),
+        );
+        // THEN the direct path: 3 hot seconds (the third is onset + 2... the ramp makes it
+        // later), 3 s of delivery, 1 s to the first round; the alarm path tens of seconds
+        assert!(d <= 10, "direct {d} s");
+        assert!(a >= d + 10, "alarm {a} s, direct {d} s");
+        assert_eq!((with.direct_starts, with.undone_raises), (1, 0));
+        assert!(with.seconds_above_high <= without.seconds_above_high);
+    }
+
+    /// Demand that crosses the threshold for `hot` seconds every `period` seconds.
+    fn flapping(hot: u32, period: u32, duration: u32) -> Load {
+        Load::Recorded(super::super::load::Recorded {
+            // two readers: 90 reader-% is 45 % each, 160 is 80 %
+            demand: (0..duration)
+                .map(|t| {
+                    if t % period < hot && t >= 60 {
+                        160.0
+                    } else {
+                        90.0
+                    }
+                })
+                .collect(),
+            onset: 60,
+        })
+    }
+
+    #[test]
+    fn when_one_second_is_hot_should_start_nothing() {
+        let sc = Scenario {
+            load: flapping(1, 5, 900),
+            duration: 900,
+            ..Scenario::default()
+        };
+        let (s, _) = run_spillway(&sc).expect("valid");
+        assert_eq!(
+            s.direct_starts, 0,
+            "a hot second in five never makes a streak"
+        );
+    }
+
+    #[test]
+    fn when_load_flaps_should_start_at_most_once_per_window_and_undo_unconfirmed_raises() {
+        // GIVEN bursts of 4 hot seconds every 30 s (the direct trigger's debounce is 3 s;
+        // the alarm's 10-s buckets average them below the threshold), for 15 minutes
+        let sc = Scenario {
+            load: flapping(4, 30, 1020),
+            duration: 1020,
+            autoscaling: None,
+            ..Scenario::default()
+        };
+        let (s, timeline) = run_spillway(&sc).expect("valid");
+        // THEN one direct start per 5-minute window at most (windows of the samples' clock:
+        // 0–300, 300–600, 600–900, 900–), each raise undone since the alarm never fires
+        assert!(timeline.iter().all(|x| x.high != AlarmState::Alarm));
+        assert!(s.direct_starts <= 4, "{} starts", s.direct_starts);
+        assert_eq!(s.undone_raises, s.direct_starts);
+        let changes: Vec<u16> = timeline
+            .windows(2)
+            .filter(|w| w[0].serverless_weight != w[1].serverless_weight)
+            .map(|w| w[1].serverless_weight)
+            .collect();
+        assert!(
+            changes.len() <= 8,
+            "at most one raise and its undo per window: {changes:?}"
+        );
+        assert!(
+            changes.iter().all(|w| *w <= 25),
+            "never more than one step: {changes:?}"
+        );
+        assert_eq!(timeline.last().unwrap().serverless_weight, 0);
     }
 
     #[test]
