@@ -91,9 +91,10 @@ class Stack:
     """One isolated copy of the traffic-shifting loop: zone + pair, alarms, function, machines."""
 
     def __init__(self, aws, function_zip, cluster, serverless_instance=None, dry_run=False,
-                 max_rounds=30):
+                 max_rounds=30, grace_rounds=3):
         self.aws = aws
         self.max_rounds = max_rounds
+        self.grace_rounds = grace_rounds
         tag = uuid.uuid4().hex[:8]
         r53 = aws["route53"]
         self.zone = r53.create_hosted_zone(
@@ -141,7 +142,7 @@ class Stack:
         subs = {"WeightStepFunctionArn": self.function, "HighAlarmName": self.high,
                 "LowAlarmName": self.low, "AlarmCycleSeconds": str(ALARM_CYCLE_SECONDS),
                 "CooldownSeconds": str(COOLDOWN_SECONDS), "MaxRounds": str(max_rounds),
-                "LockTableName": self.lock_table}
+                "LockTableName": self.lock_table, "DirectTriggerGraceRounds": str(grace_rounds)}
         self.machines = {}
         for kind in ("scale-up", "scale-down"):
             with open(os.path.join(ROOT, "state-machines", f"{kind}.asl.json")) as f:
@@ -163,9 +164,14 @@ class Stack:
         """The EventBridge event AWS sends when the alarm enters ALARM (the execution input)."""
         return json.dumps(local_stack.alarm_event("high" if name == self.high else "low", name))
 
-    def start(self, kind, sweep=False):
+    def start(self, kind, sweep=False, direct=None):
+        """Starts an execution as EventBridge does for the alarm's ALARM, as the sweep does, or
+        (`direct`: the window's start, ISO) as the metrics function's direct trigger does."""
         name = self.high if kind == "scale-up" else self.low
-        payload = json.dumps({"sweep": True}) if sweep else self.alarm_event(name)
+        if direct:
+            payload = json.dumps({"direct": {"cluster": "orders", "window": direct}})
+        else:
+            payload = json.dumps({"sweep": True}) if sweep else self.alarm_event(name)
         return self.aws["stepfunctions"].start_execution(
             stateMachineArn=self.machines[kind], input=payload)["executionArn"]
 

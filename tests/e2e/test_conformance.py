@@ -57,7 +57,7 @@ def default_scenario(simulator):
     return json.loads(out.stdout)
 
 
-def scenario_for(stack, default, *, hold, duration, high=(3, 2), low=(3, 2)):
+def scenario_for(stack, default, *, hold, duration, high=(3, 2), low=(3, 2), direct=False):
     """The simulator's default scenario, set as the harness's stack runs: its cycle, cooldown,
     round limit and the deployed function's weights; a spike short enough to play in a minute.
 
@@ -65,7 +65,9 @@ def scenario_for(stack, default, *, hold, duration, high=(3, 2), low=(3, 2)):
     2.5 times that (both readers at 100 %) for `hold` seconds, then back. The pools turn over
     in 10 s (the default 120 s would outlast the run), so the spill relieves the readers and,
     after the spike, leaves them below the low threshold within the run. `high`/`low`: the
-    alarms' (evaluation periods, datapoints to alarm), on 10-s periods."""
+    alarms' (evaluation periods, datapoints to alarm), on 10-s periods. `direct`: the direct
+    trigger on (its default settings), played by starting executions as the metrics function
+    would; off, only the alarms start them."""
     env = stack.aws["lambda"].get_function_configuration(
         FunctionName=stack.function)["Environment"]["Variables"]
     sc = copy.deepcopy(default)
@@ -79,10 +81,10 @@ def scenario_for(stack, default, *, hold, duration, high=(3, 2), low=(3, 2)):
         sc[rule].update(evaluation_periods=periods, datapoints_to_alarm=datapoints)
     # A new loop setting needs its harness value decided here, not its default taken.
     known = {"alarm_cycle", "cooldown", "max_rounds", "start_delay", "round_overhead",
-             "sweep_every"}
+             "sweep_every", "grace_rounds"}
     assert set(sc["loops"]) <= known, f"new loop settings to set for the harness: {sc['loops']}"
     sc["loops"].update(alarm_cycle=ALARM_CYCLE_SECONDS, cooldown=COOLDOWN_SECONDS,
-                       max_rounds=stack.max_rounds,
+                       max_rounds=stack.max_rounds, grace_rounds=stack.grace_rounds,
                        # 0.06-0.15 s a round measured (TOLERANCE_SECONDS): 0 whole seconds.
                        round_overhead=0,
                        # The harness has no sweep schedule: the test starts every execution.
@@ -93,6 +95,9 @@ def scenario_for(stack, default, *, hold, duration, high=(3, 2), low=(3, 2)):
     # No replica joins (the harness has none) and no native baseline (not compared here).
     sc["autoscaling"] = None
     sc["native"] = None
+    assert direct is False or sc["direct"], "the default scenario has the direct trigger on"
+    if not direct:
+        sc["direct"] = None
     return sc
 
 
@@ -118,13 +123,29 @@ def alarm_transitions(timeline):
     return out
 
 
-def execution_starts(timeline):
-    """{"high": [second, ...], "low": [...]}: the transitions into ALARM (an execution each)."""
-    starts = {"high": [], "low": []}
+def direct_starts(outcome, scenario):
+    """[second]: when the metrics function would call StartExecution (the second the simulated
+    trigger decided, plus its delivery delay: the function sees a sample that much later)."""
+    if not scenario.get("direct"):
+        return []
+    delivery = scenario["direct"]["delivery_delay"]
+    out, seen = [], 0
+    for s in outcome["timeline"]:
+        if s["direct"][0] > seen:
+            out.append(s["t"] + delivery)
+            seen = s["direct"][0]
+    return out
+
+
+def execution_starts(timeline, direct=()):
+    """{"high": [second, ...], "low": [...]}: the transitions into ALARM (an execution each),
+    and the direct trigger's starts (scale-up executions too)."""
+    starts = {"high": list(direct), "low": []}
     for t, changes in alarm_transitions(timeline):
         starts_here = [alarm for alarm, state in changes if state == "ALARM"]
         for alarm in starts_here:
             starts[alarm].append(t)
+    starts["high"].sort()
     return starts
 
 
@@ -135,7 +156,7 @@ def tolerance(t, direction, starts):
     return TOLERANCE_SECONDS + TOLERANCE_PER_ROUND * (t - started) / cycle
 
 
-def assert_playable(outcome, max_rounds):
+def assert_playable(outcome, max_rounds, distinct=3):
     """A scenario worth playing: several distinct weights, and no step count that timing
     jitter could change.
 
@@ -147,7 +168,7 @@ def assert_playable(outcome, max_rounds):
     timeline = outcome["timeline"]
     changes = weight_changes(timeline)
     weights = [w for _, w in changes]
-    assert len(set(weights)) >= 3, f"a degenerate scenario: predicted weights {weights}"
+    assert len(set(weights)) >= distinct, f"a degenerate scenario: predicted weights {weights}"
     starts = execution_starts(timeline)
     for t, moved in alarm_transitions(timeline):
         before = [(c, w, w - p) for (c, w), (_, p) in zip(changes[1:], changes) if c <= t]
@@ -188,7 +209,8 @@ class Run:
 
     @property
     def starts(self):
-        return execution_starts(self.outcome["timeline"])
+        return execution_starts(self.outcome["timeline"],
+                                direct_starts(self.outcome, self.scenario))
 
     def describe(self):
         return (f"predicted (s, weight) {self.predicted}\nobserved  {self.observed}\n"
@@ -204,6 +226,7 @@ def play(stack, scenario, outcome):
     timeline = outcome["timeline"]
     duration = len(timeline)
     pending = alarm_transitions(timeline)
+    directs = direct_starts(outcome, scenario)
     names = {"high": stack.high, "low": stack.low}
     run = Run(scenario=scenario, outcome=outcome, observed=[(0.0, stack.weights()[0])])
     running = []
@@ -225,6 +248,13 @@ def play(stack, scenario, outcome):
                     running.append(execution)
                     run.executions.append((MACHINES[alarm], execution))
             run.played.append((round(now(), 2), t, changes))
+        while directs and directs[0] <= now():
+            t = directs.pop(0)
+            # The window only names the execution; the harness's executions are unnamed.
+            execution = stack.start("scale-up", direct="2026-01-01T00:00:00Z")
+            running.append(execution)
+            run.executions.append(("scale-up", execution))
+            run.played.append((round(now(), 2), t, [("direct", "start")]))
         running = [e for e in running
                    if sfn.describe_execution(executionArn=e)["status"] == "RUNNING"]
         # Read after the statuses: an execution seen ended has written all its weights.
@@ -233,9 +263,10 @@ def play(stack, scenario, outcome):
         if serverless != run.observed[-1][1]:
             run.observed.append((round(now(), 2), serverless))
         if not running:
-            if not pending and now() >= duration:
+            if not pending and not directs and now() >= duration:
                 break
-            skipped += max(0.0, (pending[0][0] if pending else duration) - now())
+            upcoming = min(([pending[0][0]] if pending else []) + directs[:1], default=duration)
+            skipped += max(0.0, upcoming - now())
             continue
         assert now() < duration + 60, f"executions still running after the run\n{run.describe()}"
         time.sleep(POLL_SECONDS)
@@ -272,10 +303,10 @@ def assert_conforms(run):
     print(run.describe())
 
 
-def run_scenario(stack, simulator, folder, **settings):
+def run_scenario(stack, simulator, folder, distinct=3, **settings):
     scenario = scenario_for(stack, default_scenario(simulator), **settings)
     outcome = simulate(simulator, scenario, folder)
-    assert_playable(outcome, stack.max_rounds)
+    assert_playable(outcome, stack.max_rounds, distinct)
     return play(stack, scenario, outcome)
 
 
@@ -332,6 +363,42 @@ def test_a_low_alarm_while_the_high_one_fires_hands_over_without_a_step_as_predi
     assert_conforms(run)
     down = [e for machine, e in run.executions if machine == "scale-down"]
     assert len(down) == 1 and stack.final_state(down[0]) == "Scale-up owns the loop", down
+
+
+def test_a_direct_start_raises_before_the_alarm_and_the_alarm_carries_on_as_predicted(
+        stack, simulator, tmp_path):
+    # GIVEN the whole spike with the direct trigger on: the readers hot from 10 s, the trigger
+    # decides at 12 s (3 hot seconds) and the function sees it at 15 s; the alarm at 30 s
+    run = run_scenario(stack, simulator, tmp_path, hold=35, duration=110, direct=True)
+    starts = direct_starts(run.outcome, run.scenario)
+    assert len(starts) == 1, starts
+    first_raise = run.predicted[1][0]
+    alarm = execution_starts(run.outcome["timeline"])["high"][0]
+    # THEN the first raise comes before the alarm fires, and the real machine agrees
+    assert first_raise < alarm, (
+        f"the scenario no longer raises before the alarm (not a disagreement):\n{run.describe()}")
+    assert [w for _, w in run.predicted][:2] == [0, 25], run.describe()
+    assert_conforms(run)
+    up = [e for machine, e in run.executions if machine == "scale-up"]
+    assert "Count rounds from the direct trigger" in stack.states_entered(up[0])
+
+
+def test_a_burst_the_alarm_never_confirms_is_undone_after_the_grace_rounds_as_predicted(
+        stack, simulator, tmp_path):
+    # GIVEN a 4-s burst: the direct trigger sees 3 hot seconds, the alarm's 10-s buckets
+    # never average above the threshold
+    # (two distinct weights: a raise and its undo is the whole point)
+    run = run_scenario(stack, simulator, tmp_path, hold=4, duration=60, direct=True, distinct=2)
+    assert not execution_starts(run.outcome["timeline"])["high"], (
+        f"the burst fires the alarm (not a disagreement):\n{run.describe()}")
+    # THEN one raise, held for the grace rounds, then taken back; the machine says why
+    assert [w for _, w in run.predicted] == [0, 25, 0], (
+        f"the scenario no longer undoes the raise (not a disagreement):\n{run.describe()}")
+    assert_conforms(run)
+    up = [e for machine, e in run.executions if machine == "scale-up"]
+    assert len(up) == 1
+    assert stack.final_state(up[0]) == "The alarm did not confirm the direct trigger"
+    assert "Undo the unconfirmed raise" in stack.states_entered(up[0])
 
 
 def test_the_comparison_fails_on_a_wrong_prediction(spike_run, simulator, tmp_path):
