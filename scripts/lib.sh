@@ -129,7 +129,8 @@ deploy_local_stack() {
       ProvisionedEndpointHost=orders-provisioned.cluster-custom.local \
       ServerlessEndpointHost=orders-serverless.cluster-custom.local \
       EnableReplicaAutoScaling=false Architecture=x86_64 \
-      AlarmCycleSeconds=10 CooldownSeconds=10 LocalEndpointUrl="$AWS_ENDPOINT_URL" \
+      AlarmCycleSeconds=10 CooldownSeconds=10 DirectTriggerWindowSeconds=60 \
+      LocalEndpointUrl="$AWS_ENDPOINT_URL" \
     >"$TMP/sam-deploy.log" 2>&1 || { tail -40 "$TMP/sam-deploy.log" >&2; die "sam deploy failed"; }
   export SPILLWAY_STACK="$LOCAL_STACK"
 }

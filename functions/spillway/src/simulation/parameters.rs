@@ -111,6 +111,12 @@ fn apply_one(sc: &mut Scenario, name: &str, value: &str) -> Result<(), Parameter
                 d.trigger.debounce = n;
             }
         }
+        "DirectTriggerWindowSeconds" => {
+            let n = whole()?;
+            if let Some(d) = sc.direct.as_mut() {
+                d.trigger.window = n;
+            }
+        }
         "DirectTriggerGraceRounds" => sc.loops.grace_rounds = whole()?,
         "EnableReplicaAutoScaling" => match value.trim() {
             "true" => {
