@@ -103,10 +103,17 @@ pub async fn replica_lag_ms(
                 spillway::shifting::shift::StoreError::Other(message)
             }
         })?;
-    // TimestampDescending: the first value is the newest minute's.
+    // The newest minute's value, by its timestamp (not by position: ScanBy orders the
+    // points, but the value is chosen the same whatever the order).
     Ok(out
         .metric_data_results()
         .iter()
         .find(|r| r.id() == Some("lag"))
-        .and_then(|r| r.values().first().copied()))
+        .and_then(|r| {
+            r.timestamps()
+                .iter()
+                .zip(r.values())
+                .max_by_key(|(t, _)| (t.secs(), t.subsec_nanos()))
+                .map(|(_, v)| *v)
+        }))
 }

@@ -49,11 +49,14 @@ pub struct Percentiles {
     pub max: u32,
 }
 
-/// Both paths over the same grid.
+/// Both paths over the same grid, and the wake-up option of the direct path.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct LatencyReport {
     pub direct: Percentiles,
     pub alarm: Percentiles,
+    /// The direct trigger as a wake-up: the machine judges the cluster on the freshest metric
+    /// (`DirectPath::wake_up`), not deployed.
+    pub wake_up: Percentiles,
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -97,8 +100,8 @@ pub fn onset_to_first_shift(
         Load::Spike(_) => &ranges.onset_shift,
         Load::Recorded(_) => &[0],
     };
-    let (mut direct, mut alarm) = (Vec::new(), Vec::new());
-    let (mut direct_never, mut alarm_never) = (0, 0);
+    let (mut direct, mut alarm, mut wake) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut direct_never, mut alarm_never, mut wake_never) = (0, 0, 0);
     for &shift in shifts {
         for &delivery in &ranges.delivery {
             for &extraction in &ranges.extraction {
@@ -111,14 +114,20 @@ pub fn onset_to_first_shift(
                     sc.native = None;
                     sc.metric_delay = delivery + extraction;
                     sc.loops.start_delay = start;
-                    sc.direct = Some(DirectPath {
-                        delivery_delay: delivery,
-                        start_delay: start,
-                        ..direct_path
-                    });
-                    match scenario::run_spillway(&sc)?.0.onset_to_first_shift {
-                        Some(s) => direct.push(s),
-                        None => direct_never += 1,
+                    for (wake_up, into, never) in [
+                        (false, &mut direct, &mut direct_never),
+                        (true, &mut wake, &mut wake_never),
+                    ] {
+                        sc.direct = Some(DirectPath {
+                            delivery_delay: delivery,
+                            start_delay: start,
+                            wake_up,
+                            ..direct_path
+                        });
+                        match scenario::run_spillway(&sc)?.0.onset_to_first_shift {
+                            Some(s) => into.push(s),
+                            None => *never += 1,
+                        }
                     }
                     sc.direct = None;
                     match scenario::run_spillway(&sc)?.0.onset_to_first_shift {
@@ -132,6 +141,7 @@ pub fn onset_to_first_shift(
     Ok(LatencyReport {
         direct: percentiles(direct, direct_never),
         alarm: percentiles(alarm, alarm_never),
+        wake_up: percentiles(wake, wake_never),
     })
 }
 
