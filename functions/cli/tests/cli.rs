@@ -278,8 +278,39 @@ fn simulate_and_alarms_read_the_recorded_spike_from_batches_or_emf() {
         .as_u64()
         .expect("the spill starts");
     assert!(
-        (10..=60).contains(&shift),
-        "first shift {shift} s after the onset"
+        (3..=15).contains(&shift),
+        "first shift {shift} s after the onset (the direct trigger)"
+    );
+    // With the direct trigger off, the alarm path's tens of seconds
+    let alarms_only = simulate(&[
+        "--recorded",
+        batches.to_str().expect("UTF-8"),
+        "--topology",
+        topology.to_str().expect("UTF-8"),
+        "--parameter-overrides",
+        "DirectTrigger=false",
+        "--json",
+    ]);
+    assert!(alarms_only.status.success(), "{alarms_only:?}");
+    let v: serde_json::Value = serde_json::from_slice(&alarms_only.stdout).expect("JSON");
+    let alarm_shift = v["spillway"]["onset_to_first_shift"]
+        .as_u64()
+        .expect("the spill starts");
+    assert!(
+        (10..=60).contains(&alarm_shift) && alarm_shift > shift,
+        "first shift {alarm_shift} s after the onset without the trigger, {shift} s with it"
+    );
+    // Both paths' latency over the delay grid, as JSON
+    let latency = simulate(&["--latency", "--json"]);
+    assert!(latency.status.success(), "{latency:?}");
+    let l: serde_json::Value = serde_json::from_slice(&latency.stdout).expect("JSON");
+    for path in ["direct", "alarm", "wake_up"] {
+        assert_eq!(l[path]["runs"], 600, "{path}: {l}");
+        assert_eq!(l[path]["never"], 0, "{path}: {l}");
+    }
+    assert!(
+        l["direct"]["p50"].as_u64() < l["alarm"]["p50"].as_u64(),
+        "{l}"
     );
     // Without --topology, batches cannot be told apart by role.
     let no_topology = simulate(&["--recorded", batches.to_str().expect("UTF-8")]);
