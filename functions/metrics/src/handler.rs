@@ -361,6 +361,69 @@ mod tests {
         );
     }
 
+    /// A batch of orders-reader-1's documents (from events/), one per (second, cpu) after
+    /// 10:00:00; `None` is a corrupt document in that place; `instance` renames them.
+    fn hot_batch(instance: &str, seconds: &[(i64, Option<f64>)]) -> (Value, i64) {
+        let base = read_json(&events_dir().join("metrics-provisioned-reader.json"));
+        let batch = subscription::decode_value(base).expect("valid");
+        let template: Value = serde_json::from_str(&batch.log_events[0].message).unwrap();
+        let t0 = 1_795_341_600_000_i64; // 2026-11-22T10:00:00Z
+        let messages: Vec<Value> = seconds
+            .iter()
+            .map(|(s, cpu)| {
+                let message = match cpu {
+                    Some(cpu) => {
+                        let mut d = template.clone();
+                        d["instanceID"] = json!(instance);
+                        if instance != "orders-reader-1" {
+                            d["instanceResourceID"] = json!("db-FOREIGN");
+                        }
+                        d["timestamp"] = json!(format!("2026-11-22T10:00:{s:02}Z"));
+                        d["cpuUtilization"]["total"] = json!(cpu);
+                        d.to_string()
+                    }
+                    None => {
+                        r#"{"engine":"Aurora","instanceID":"orders-reader-1","timestamp":"#.into()
+                    }
+                };
+                json!({"id": s.to_string(), "timestamp": t0 + s * 1000, "message": message})
+            })
+            .collect();
+        let event = subscription::encode_event(&json!({
+            "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "RDSOSMetrics",
+            "logStream": batch.log_stream, "subscriptionFilters": ["spillway"],
+            "logEvents": messages
+        }));
+        let last = seconds.iter().map(|(s, _)| *s).max().unwrap_or(0);
+        (
+            serde_json::from_str(&event).unwrap(),
+            t0 + last * 1000 + 2000,
+        )
+    }
+
+    #[test]
+    fn when_a_hot_streak_has_a_corrupt_second_or_is_another_clusters_should_start_nothing() {
+        let d = direct_deps(topology());
+        // GIVEN three hot seconds of which the middle document is corrupt
+        let (event, now) = hot_batch(
+            "orders-reader-1",
+            &[(0, Some(99.0)), (1, None), (2, Some(99.0))],
+        );
+        let s = invoke_at(&d, event, now);
+        assert_eq!((s.emitted, s.rejected, s.direct_starts), (2, 1, 0));
+        // AND five hot seconds of an instance no watched cluster has
+        let foreign: Vec<(i64, Option<f64>)> = (10..15).map(|s| (s, Some(99.0))).collect();
+        let (event, now) = hot_batch("payments-reader-1", &foreign);
+        let s = invoke_at(&d, event, now);
+        assert_eq!((s.emitted, s.skipped, s.direct_starts), (0, 5, 0));
+        assert!(starts(&d).is_empty());
+        // THEN the streak resumes from the valid seconds only: two more hot ones (3, 4) after
+        // the 2 make three consecutive, and that starts one
+        let (event, now) = hot_batch("orders-reader-1", &[(3, Some(99.0)), (4, Some(99.0))]);
+        assert_eq!(invoke_at(&d, event, now).direct_starts, 1);
+        assert_eq!(starts(&d)[0].hot_until_ms, 1_795_341_604_000);
+    }
+
     #[test]
     fn when_the_batches_arrive_late_or_the_trigger_is_off_should_start_nothing() {
         // GIVEN the same spike delivered 31 s after each batch's newest sample (max age 30)

@@ -497,6 +497,7 @@ mod state_machine_tests {
             ("CooldownSeconds", "30"),
             ("MaxRounds", "120"),
             ("LockTableName", "spillway-locks"),
+            ("DirectTriggerGraceRounds", "3"),
             ("ClusterIdentifier", "orders"),
             (
                 "MonitoringRoleArn",
