@@ -241,7 +241,9 @@ fn main() {
             }],
         );
         starts = 0;
-        for e in &events {
+        for (b, e) in events.iter().enumerate() {
+            // The function's clock: two seconds after the batch's newest document.
+            let now_ms = 1_795_341_600_000 + ((b * 100 + EVENTS_PER_BATCH - 1) as i64 + 2) * 1000;
             sink.clear();
             let mut report = Report::default();
             let batch = subscription::decode_event(e.as_bytes()).unwrap();
@@ -261,7 +263,7 @@ fn main() {
                             &x.instance_id,
                             x.timestamp_ms,
                             x.cpu_total,
-                            1_795_341_700_000,
+                            now_ms,
                         )
                         .is_some()
                     {

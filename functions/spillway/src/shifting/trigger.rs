@@ -44,8 +44,9 @@ pub struct TriggerSettings {
     /// Consecutive 1-second samples above the threshold that make an instance hot (≥ 2: one
     /// hot second never starts anything).
     pub debounce: u32,
-    /// The newest sample of a streak must be at most this old, in seconds of the function's
-    /// clock, for the streak to start anything (a batch Lambda retried minutes later does not).
+    /// The newest sample of a streak must be at most this old (or this far ahead), in seconds
+    /// of the function's clock, for the streak to start anything (a batch Lambda retried
+    /// minutes later does not).
     pub max_age: u32,
     /// At most one direct start per cluster in each window of this many seconds (the samples'
     /// clock, aligned to the epoch).
@@ -165,7 +166,9 @@ impl Trigger {
         if seconds < i64::from(self.settings.debounce.max(1)) {
             return None;
         }
-        if now_ms - timestamp_ms > i64::from(self.settings.max_age) * 1000 {
+        // Fresh by the function's clock, either way: a batch retried minutes later, or one
+        // stamped far ahead (a skewed clock would name a window that has not come yet).
+        if (now_ms - timestamp_ms).abs() > i64::from(self.settings.max_age) * 1000 {
             return None;
         }
         let window_ms = i64::from(self.settings.window.max(1)) * 1000;
@@ -299,6 +302,9 @@ mod tests {
         // at 30 s it still counts
         let mut t = trigger();
         assert_eq!(feed(&mut t, "r1", 0, &[90.0; 3], 30).len(), 1);
+        // nor does a streak stamped 31 s ahead of the function's clock
+        let mut t = trigger();
+        assert!(feed(&mut t, "r1", 0, &[90.0; 5], -31).is_empty());
         // the writer, the serverless reader, a cluster that is not a target
         let mut t = trigger();
         for (cluster, role) in [
@@ -355,7 +361,7 @@ mod tests {
         #[test]
         fn starts_only_after_a_fresh_full_streak(
             samples in proptest::collection::vec((0i64..3, 0.0f64..100.0), 1..200),
-            lag in 0i64..40,
+            lag in -40i64..40,
         ) {
             let mut t = trigger();
             let mut ts = T0;
@@ -368,7 +374,7 @@ mod tests {
                     history.push((ts, cpu));
                 }
                 if let Some(s) = start {
-                    prop_assert!(lag <= 30);
+                    prop_assert!(lag.abs() <= 30);
                     let n = history.len();
                     prop_assert!(n >= 3);
                     let tail = &history[n - 3..];
