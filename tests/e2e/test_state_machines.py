@@ -212,3 +212,28 @@ def test_dry_run_steps_without_writing(make_stack):
     entered = stack.states_entered(up)
     assert "Re-read the weights next round" not in entered, "no round fails as a conflict"
     assert entered.count("Raise the serverless weight") >= 3, entered
+
+
+def test_a_direct_start_at_the_maximum_raises_nothing_and_undoes_nothing(stack):
+    # GIVEN the serverless weight already at its maximum (an earlier spill), the alarm OK
+    stack.set_weights(75, 100)
+    up = stack.start("scale-up", direct="2026-01-01T00:00:00Z")
+    # WHEN the direct start's raise (a no-op there) goes unconfirmed for the grace rounds
+    seen = stack.watch([up], timeout=90)
+    # THEN nothing moved: a raise that moved nothing has nothing to undo
+    assert seen == [(75, 100)], seen
+    entered = stack.states_entered(up)
+    assert "Raise the serverless weight" in entered
+    assert "Undo the unconfirmed raise" not in entered, entered
+    assert stack.final_state(up) == "Load is back under the threshold"
+
+
+def test_an_unconfirmed_direct_raise_is_undone_at_the_round_limit_too(make_stack):
+    # GIVEN a round limit (2) that comes before the grace rounds (3) end
+    stack = make_stack(max_rounds=2)
+    up = stack.start("scale-up", direct="2026-01-01T00:00:00Z")
+    seen = stack.watch([up], timeout=90)
+    # THEN the raise is taken back at the limit, not left standing
+    assert seen == [(0, 100), (25, 100), (0, 100)], seen
+    assert "Release the loop at the round limit" not in stack.states_entered(up)
+    assert stack.final_state(up) == "The alarm did not confirm the direct trigger"

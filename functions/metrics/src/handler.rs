@@ -140,7 +140,7 @@ pub async fn handle<S: TopologySource, X: ExecutionStarter>(
         .flush()
         .map_err(|e| HandlerError::Output(e.to_string()))?;
     let direct_starts = match &deps.direct {
-        Some((_, starter)) => start_all(starter, &starts).await,
+        Some((trigger, starter)) => start_all(trigger, starter, &starts).await,
         None => 0,
     };
     match result {
@@ -162,8 +162,13 @@ pub async fn handle<S: TopologySource, X: ExecutionStarter>(
 
 /// Starts what the trigger decided, one log line each. A failure is logged and does not fail
 /// the invocation: the EMF is out already (a retry would emit it twice) and the alarm path
-/// remains.
-async fn start_all(starter: &impl ExecutionStarter, starts: &[Start]) -> u64 {
+/// remains; the trigger forgets the failed start, so the streak's next sample (this
+/// container's next invocation) asks again.
+async fn start_all(
+    trigger: &Mutex<Trigger>,
+    starter: &impl ExecutionStarter,
+    starts: &[Start],
+) -> u64 {
     let mut started = 0;
     for s in starts {
         match starter.start(s).await {
@@ -182,12 +187,15 @@ async fn start_all(starter: &impl ExecutionStarter, starts: &[Start]) -> u64 {
                 name = %s.name,
                 "direct trigger: this window's execution already ran; the alarm path carries on"
             ),
-            Err(e) => tracing::error!(
-                cluster = %s.cluster,
-                name = %s.name,
-                error = %e,
-                "direct trigger: scale-up not started; the alarm path remains"
-            ),
+            Err(e) => {
+                trigger.lock().await.forget(s);
+                tracing::error!(
+                    cluster = %s.cluster,
+                    name = %s.name,
+                    error = %e,
+                    "direct trigger: scale-up not started; the alarm path remains, the next hot sample tries again"
+                );
+            }
         }
     }
     started
@@ -215,11 +223,20 @@ mod tests {
 
     /// Records the starts it is asked for; answers as Step Functions does for a name it
     /// has seen (same input: the running execution).
+    /// The first `.1` calls fail (StartExecution refused) and are not recorded.
     #[derive(Default)]
-    struct Recorder(std::sync::Mutex<Vec<Start>>);
+    struct Recorder(std::sync::Mutex<Vec<Start>>, std::sync::atomic::AtomicU32);
 
     impl ExecutionStarter for Recorder {
         async fn start(&self, start: &Start) -> Result<Started, StartError> {
+            use std::sync::atomic::Ordering;
+            if self
+                .1
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(StartError("AccessDeniedException: not authorized".into()));
+            }
             self.0.lock().unwrap().push(start.clone());
             Ok(Started::Running {
                 execution_arn: format!("arn:aws:states:::execution:s-up:{}", start.name),
@@ -422,6 +439,29 @@ mod tests {
         let (event, now) = hot_batch("orders-reader-1", &[(3, Some(99.0)), (4, Some(99.0))]);
         assert_eq!(invoke_at(&d, event, now).direct_starts, 1);
         assert_eq!(starts(&d)[0].hot_until_ms, 1_795_341_604_000);
+    }
+
+    #[test]
+    fn when_a_start_fails_the_next_invocation_of_the_streak_should_ask_again() {
+        let d = direct_deps(topology());
+        // GIVEN StartExecution refuses the first call
+        d.direct
+            .as_ref()
+            .unwrap()
+            .1
+            .1
+            .store(1, std::sync::atomic::Ordering::SeqCst);
+        let hot: Vec<(i64, Option<f64>)> = (0..3).map(|s| (s, Some(99.0))).collect();
+        let (event, now) = hot_batch("orders-reader-1", &hot);
+        assert_eq!(invoke_at(&d, event, now).direct_starts, 0);
+        // THEN the streak's next second asks again, and that start goes through
+        let (event, now) = hot_batch("orders-reader-1", &[(3, Some(99.0))]);
+        assert_eq!(invoke_at(&d, event, now).direct_starts, 1);
+        // AND once started, the rest of the run asks nothing more
+        let more: Vec<(i64, Option<f64>)> = (4..9).map(|s| (s, Some(99.0))).collect();
+        let (event, now) = hot_batch("orders-reader-1", &more);
+        assert_eq!(invoke_at(&d, event, now).direct_starts, 0);
+        assert_eq!(starts(&d).len(), 1);
     }
 
     #[test]

@@ -27,7 +27,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let direct = config.direct.map(|d| {
         (
             Trigger::new(d.settings, d.targets),
-            StepFunctions::new(aws_sdk_sfn::Client::new(&sdk)),
+            StepFunctions::from_sdk(&sdk),
         )
     });
     let deps = handler::HandlerDeps::new(

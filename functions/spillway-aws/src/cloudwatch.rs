@@ -62,7 +62,7 @@ fn dimension(name: &str, value: &str) -> Dimension {
 }
 
 /// The newest `AuroraReplicaLag` (AWS/RDS, milliseconds, one-minute datapoints) of an
-/// instance: the largest value of each minute over the last five, newest first; `Ok(None)`
+/// instance: the largest value of each minute over the last three, newest first; `Ok(None)`
 /// when CloudWatch has none (a reader just created, or Enhanced Monitoring's clock ahead).
 pub async fn replica_lag_ms(
     client: &aws_sdk_cloudwatch::Client,
@@ -90,7 +90,7 @@ pub async fn replica_lag_ms(
     let out = client
         .get_metric_data()
         .metric_data_queries(query)
-        .start_time(DateTime::from_millis(now_ms - 5 * 60_000))
+        .start_time(DateTime::from_millis(now_ms - LAG_MAX_AGE_MS))
         .end_time(DateTime::from_millis(now_ms))
         .scan_by(ScanBy::TimestampDescending)
         .send()
@@ -104,7 +104,8 @@ pub async fn replica_lag_ms(
             }
         })?;
     // The newest minute's value, by its timestamp (not by position: ScanBy orders the
-    // points, but the value is chosen the same whatever the order).
+    // points, but the value is chosen the same whatever the order); a minute that began
+    // before the window says nothing about now, whatever the service returned.
     Ok(out
         .metric_data_results()
         .iter()
@@ -113,7 +114,13 @@ pub async fn replica_lag_ms(
             r.timestamps()
                 .iter()
                 .zip(r.values())
+                .filter(|(t, _)| t.to_millis().is_ok_and(|ms| ms >= now_ms - LAG_MAX_AGE_MS))
                 .max_by_key(|(t, _)| (t.secs(), t.subsec_nanos()))
                 .map(|(_, v)| *v)
         }))
 }
+
+/// How old the newest `AuroraReplicaLag` minute may be to count: the minute that just ended
+/// plus a publication delay. Older (the reader stopped publishing, the metric is gone):
+/// no datapoint, which the lag guard logs and raises without.
+pub const LAG_MAX_AGE_MS: i64 = 3 * 60_000;

@@ -6,9 +6,26 @@ pub struct StepFunctions {
     client: aws_sdk_sfn::Client,
 }
 
+/// How long one `StartExecution` may take, retries included: the metrics function waits for
+/// it before it returns, and a slow start is no faster than the alarm path it shortcuts.
+pub const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl StepFunctions {
     pub fn new(client: aws_sdk_sfn::Client) -> Self {
         Self { client }
+    }
+
+    /// The client the metrics function uses: the shared configuration with [`START_TIMEOUT`]
+    /// per operation.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
+        let config = aws_sdk_sfn::config::Builder::from(sdk)
+            .timeout_config(
+                aws_sdk_sfn::config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(START_TIMEOUT)
+                    .build(),
+            )
+            .build();
+        Self::new(aws_sdk_sfn::Client::from_conf(config))
     }
 }
 

@@ -296,14 +296,22 @@ async fn serverless_reader_lag_comes_from_cloudwatch() {
     let sdk = spillway_aws::sdk_config().await;
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
     let n = unique();
-    let (lagging, quiet) = (format!("lag-{n}-sv"), format!("lag-{n}-none"));
+    let (lagging, quiet, stale) = (
+        format!("lag-{n}-sv"),
+        format!("lag-{n}-none"),
+        format!("lag-{n}-stale"),
+    );
     // Harness quirk: the emulator runs no RDS, so nothing publishes AWS/RDS metrics; the test
     // seeds the datapoint RDS would send (AWS refuses PutMetricData into AWS/ namespaces).
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    for (minutes_ago, value) in [(3, 40.0), (1, 1234.0)] {
+    for (instance, minutes_ago, value) in [
+        (&lagging, 2, 40.0),
+        (&lagging, 1, 1234.0),
+        (&stale, 6, 5000.0),
+    ] {
         cloudwatch
             .put_metric_data()
             .namespace("AWS/RDS")
@@ -313,7 +321,7 @@ async fn serverless_reader_lag_comes_from_cloudwatch() {
                     .dimensions(
                         Dimension::builder()
                             .name("DBInstanceIdentifier")
-                            .value(&lagging)
+                            .value(instance)
                             .build(),
                     )
                     .timestamp(DateTime::from_millis(now_ms - minutes_ago * 60_000))
@@ -338,5 +346,10 @@ async fn serverless_reader_lag_comes_from_cloudwatch() {
         reader.replica_lag_ms(&quiet).await.unwrap(),
         None,
         "no datapoint"
+    );
+    assert_eq!(
+        reader.replica_lag_ms(&stale).await.unwrap(),
+        None,
+        "a datapoint six minutes old says nothing about now"
     );
 }

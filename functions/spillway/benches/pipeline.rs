@@ -242,8 +242,9 @@ fn main() {
         );
         starts = 0;
         for (b, e) in events.iter().enumerate() {
-            // The function's clock: two seconds after the batch's newest document.
-            let now_ms = 1_795_341_600_000 + ((b * 100 + EVENTS_PER_BATCH - 1) as i64 + 2) * 1000;
+            // The function's clock: two seconds after the batch's first hot streak is complete
+            // (documents 46–48 of each batch cross 70 %).
+            let now_ms = 1_795_341_600_000 + ((b * 100) as i64 + 50) * 1000;
             sink.clear();
             let mut report = Report::default();
             let batch = subscription::decode_event(e.as_bytes()).unwrap();

@@ -256,7 +256,8 @@ mod tests {
             serde_json::to_value(&o).unwrap(),
             json!({"direction": "up", "previousServerlessWeight": 0, "previousProvisionedWeight": 100,
                    "serverlessWeight": 25, "provisionedWeight": 100, "serverlessShare": 0.2,
-                   "atLimit": false, "changed": true, "dryRun": false, "changeId": "/change/C1"})
+                   "atLimit": false, "changed": true, "serverlessMoved": true, "dryRun": false,
+                   "changeId": "/change/C1"})
         );
         assert_eq!(
             lines,

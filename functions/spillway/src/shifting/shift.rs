@@ -107,6 +107,9 @@ pub struct StepOutcome {
     pub at_limit: bool,
     /// Whether Route 53 was written (false for a no-op or a dry run).
     pub changed: bool,
+    /// Whether the serverless weight is another than before (in a dry run: would be). The
+    /// scale-up machine undoes a direct start's raise only if it moved the weight.
+    pub serverless_moved: bool,
     pub dry_run: bool,
     pub change_id: Option<String>,
 }
@@ -229,6 +232,7 @@ pub async fn step(
         serverless_share: next.share(),
         at_limit: next.at_limit,
         changed: write,
+        serverless_moved: next.serverless != current,
         dry_run: settings.dry_run,
         change_id,
     })

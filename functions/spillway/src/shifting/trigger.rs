@@ -86,6 +86,7 @@ pub struct Start {
     /// The instance whose streak decided, and the streak's newest sample (for the log line).
     pub instance: String,
     pub hot_until_ms: i64,
+    pub window_start_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -93,6 +94,10 @@ struct Streak {
     last_ms: i64,
     /// The first sample of the current run above the threshold; `None`: the last was not.
     hot_since_ms: Option<i64>,
+    /// This run has started its cluster's execution, or was covered by another instance's
+    /// start in the same window: it starts nothing more until it breaks (sustained heat, or a
+    /// lone hot reader, does not start again every window).
+    spent: bool,
 }
 
 /// The direct trigger's memory: per-instance streaks and the last window started per cluster.
@@ -149,6 +154,9 @@ impl Trigger {
                     (true, Some(since)) if consecutive => Some(since),
                     (true, _) => Some(timestamp_ms),
                 };
+                if s.hot_since_ms.is_none_or(|since| since == timestamp_ms) {
+                    s.spent = false;
+                }
                 s.last_ms = timestamp_ms;
                 *s
             }
@@ -156,6 +164,7 @@ impl Trigger {
                 let s = Streak {
                     last_ms: timestamp_ms,
                     hot_since_ms: hot.then_some(timestamp_ms),
+                    spent: false,
                 };
                 self.streaks.insert(instance.to_owned(), s);
                 s
@@ -171,6 +180,12 @@ impl Trigger {
         if (now_ms - timestamp_ms).abs() > i64::from(self.settings.max_age) * 1000 {
             return None;
         }
+        if streak.spent {
+            return None;
+        }
+        if let Some(s) = self.streaks.get_mut(instance) {
+            s.spent = true;
+        }
         let window_ms = i64::from(self.settings.window.max(1)) * 1000;
         let window = timestamp_ms.div_euclid(window_ms) * window_ms;
         if self.started.get(cluster) == Some(&window) {
@@ -184,7 +199,19 @@ impl Trigger {
             input: execution_input(cluster, window),
             instance: instance.to_owned(),
             hot_until_ms: timestamp_ms,
+            window_start_ms: window,
         })
+    }
+
+    /// A start that failed (`StartExecution` refused or timed out): its window and its streak
+    /// are not used up, so the next sample of the streak tries again.
+    pub fn forget(&mut self, start: &Start) {
+        if self.started.get(&start.cluster) == Some(&start.window_start_ms) {
+            self.started.remove(&start.cluster);
+        }
+        if let Some(s) = self.streaks.get_mut(&start.instance) {
+            s.spent = false;
+        }
     }
 }
 
@@ -337,6 +364,36 @@ mod tests {
     }
 
     #[test]
+    fn when_the_heat_is_sustained_across_windows_should_start_once_until_it_breaks() {
+        // GIVEN r1 and r2 hot without a break for 12 minutes (two window boundaries)
+        let mut t = trigger();
+        let hot = [90.0; 720];
+        let mut starts = feed(&mut t, "r1", 0, &hot, 2);
+        starts.extend(feed(&mut t, "r2", 0, &hot, 2));
+        // THEN one start: a run that started (or was covered by another's start) is spent
+        assert_eq!(starts.len(), 1, "{starts:?}");
+        // AND once r1 cools for a second, its next hot run starts again (a new window)
+        let again = feed(&mut t, "r1", 720, &[50.0, 90.0, 90.0, 90.0], 2);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].name, "direct-1795342200-orders");
+    }
+
+    #[test]
+    fn when_a_start_failed_should_try_again_on_the_next_hot_sample() {
+        let mut t = trigger();
+        let first = feed(&mut t, "r1", 0, &[90.0; 3], 2);
+        assert_eq!(first.len(), 1);
+        // GIVEN StartExecution refused it (the handler forgets it)
+        t.forget(&first[0]);
+        // THEN the streak's next sample asks for the same execution again
+        let retry = feed(&mut t, "r1", 3, &[90.0], 2);
+        assert_eq!(retry.len(), 1);
+        assert_eq!(retry[0].name, first[0].name);
+        // AND a start that went through is not asked again
+        assert!(feed(&mut t, "r1", 4, &[90.0; 5], 2).is_empty());
+    }
+
+    #[test]
     fn when_two_containers_see_the_same_window_should_ask_for_the_same_execution() {
         // Two containers (two Trigger values) with the batches of two readers: Step Functions
         // gets the same name and input twice, which starts one execution.
@@ -357,7 +414,7 @@ mod tests {
 
     proptest! {
         /// Whatever the samples, no start without `debounce` consecutive hot seconds just
-        /// before it, and never two for one window.
+        /// before it, never two for one window, never two in one unbroken run.
         #[test]
         fn starts_only_after_a_fresh_full_streak(
             samples in proptest::collection::vec((0i64..3, 0.0f64..100.0), 1..200),
@@ -367,6 +424,7 @@ mod tests {
             let mut ts = T0;
             let mut history: Vec<(i64, f64)> = Vec::new();
             let mut windows = Vec::new();
+            let mut previous_start: Option<usize> = None;
             for (gap, cpu) in samples {
                 ts += gap * 1000;
                 let start = t.observe("orders", Role::ProvisionedReader, "r1", ts, cpu, ts + lag * 1000);
@@ -382,6 +440,12 @@ mod tests {
                     prop_assert!(tail.windows(2).all(|w| w[1].0 - w[0].0 == 1000));
                     prop_assert!(!windows.contains(&s.name));
                     windows.push(s.name);
+                    // and the run broke (a cool sample or a gap) since the previous start
+                    if let Some(p) = previous_start {
+                        let broke = history[p..].windows(2).any(|w| w[1].1 <= 70.0 || w[1].0 - w[0].0 > 1000);
+                        prop_assert!(broke);
+                    }
+                    previous_start = Some(n - 1);
                 }
             }
         }

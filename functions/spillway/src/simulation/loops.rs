@@ -20,7 +20,8 @@
 //! - a direct start (the metrics function's trigger, [`Loops::start_direct`]) raises in its
 //!   first round whatever the alarm says, then holds (no step) while the alarm has
 //!   `grace_rounds` left to confirm; a raise the alarm never confirmed is undone (one step
-//!   down, only if the weight is still the one it set) and the execution ends. It starts only
+//!   down, only if the raise moved the weight and it is still the one it set; at the round
+//!   limit too) and the execution ends. It starts only
 //!   when no scale-up execution runs (the election makes a later one a standby);
 //! - scale-down starts when the low alarm enters ALARM; each round first reads the high alarm
 //!   (ALARM: it ends, scale-up owns the pair), then the low alarm (not ALARM: it ends), then
@@ -80,6 +81,9 @@ struct Execution {
     /// Started by the direct trigger, and not yet confirmed by the alarm.
     direct: bool,
     confirmed: bool,
+    /// The last raise moved the serverless weight (the machine's `raised`): a direct raise
+    /// that moved nothing (already at the maximum) has nothing to undo.
+    raised: bool,
 }
 
 /// Both loops and the pair's weights.
@@ -132,6 +136,7 @@ impl Loops {
                 expected: None,
                 direct: true,
                 confirmed: false,
+                raised: false,
             });
         }
     }
@@ -156,6 +161,7 @@ impl Loops {
             expected: None,
             direct: false,
             confirmed: false,
+            raised: false,
         };
         let sweep = s
             .sweep_every
@@ -177,12 +183,24 @@ impl Loops {
             let raise = |l: &mut Self, e: &mut Execution| {
                 if e.expected.is_some_and(|w| w != l.serverless) {
                     e.expected = None;
+                    e.raised = false;
                 } else {
+                    let before = l.serverless;
                     l.apply(now, Direction::Up);
                     e.expected = Some(l.serverless);
+                    e.raised = l.serverless != before;
                 }
             };
-            self.up = if e.rounds >= s.max_rounds {
+            let unconfirmed = e.direct && !e.confirmed && e.raised && high != AlarmState::Alarm;
+            self.up = if unconfirmed && (e.rounds >= s.grace_rounds || e.rounds >= s.max_rounds) {
+                // the undo comes first, at the round limit too; it fails (ConcurrentChange)
+                // when someone moved the weight since
+                if e.expected == Some(self.serverless) {
+                    self.apply(now, Direction::Down);
+                    self.undone += 1;
+                }
+                None
+            } else if e.rounds >= s.max_rounds {
                 None
             } else if high == AlarmState::Alarm {
                 e.confirmed = true;
@@ -200,10 +218,6 @@ impl Loops {
                 e.next_round = wait(s.alarm_cycle);
                 Some(e)
             } else {
-                if e.direct && !e.confirmed && e.expected == Some(self.serverless) {
-                    self.apply(now, Direction::Down);
-                    self.undone += 1;
-                }
                 None
             };
         }
@@ -378,6 +392,35 @@ mod tests {
         run(&mut l, 10, 200, |_| (Ok, Ok));
         assert_eq!(l.changes, vec![(5, 25)], "no step down from 50");
         assert_eq!(l.weights().0, 50);
+    }
+
+    #[test]
+    fn when_a_direct_raise_moved_nothing_should_not_undo_anything() {
+        // GIVEN the serverless weight already at its maximum (someone else's spill)
+        let mut l = loops();
+        l.serverless = 100;
+        l.start_direct(5);
+        run(&mut l, 0, 200, |_| (Ok, Ok));
+        // THEN the raise was a no-op, and no step down follows the unconfirmed start
+        assert!(l.changes.is_empty(), "{:?}", l.changes);
+        assert_eq!((l.weights().0, l.undone), (100, 0));
+    }
+
+    #[test]
+    fn when_the_round_limit_comes_before_the_grace_ends_should_still_undo_the_raise() {
+        // GIVEN executions limited to two rounds and three grace rounds
+        let mut l = Loops::new(
+            LoopSettings {
+                max_rounds: 2,
+                ..LoopSettings::default()
+            },
+            WeightPolicy::new(25, 100, 100).expect("valid"),
+        );
+        l.start_direct(5);
+        run(&mut l, 0, 200, |_| (Ok, Ok));
+        // THEN the raise at 5 is undone at the limit (round 2), not left standing
+        assert_eq!(l.changes.len(), 2, "{:?}", l.changes);
+        assert_eq!((l.weights().0, l.undone), (0, 1));
     }
 
     #[test]
