@@ -10,7 +10,7 @@ Harness quirks, named: the emulator runs no RDS agent, so the documents are the 
 with their time and CPU rewritten; and nothing publishes AWS/RDS metrics, so the lag test
 seeds AuroraReplicaLag with PutMetricData (AWS refuses writes into AWS/ namespaces). This
 module runs last of tests/stack (file order): it leaves a lag datapoint that refuses raises for
-five minutes, and the stack with the trigger off.
+three minutes, and the stack with the trigger off.
 """
 import json
 import os

@@ -62,7 +62,7 @@ fn dimension(name: &str, value: &str) -> Dimension {
 }
 
 /// The newest `AuroraReplicaLag` (AWS/RDS, milliseconds, one-minute datapoints) of an
-/// instance: the largest value of each minute over the last three, newest first; `Ok(None)`
+/// instance: the largest value of each minute over the last four, newest first; `Ok(None)`
 /// when CloudWatch has none (a reader just created, or Enhanced Monitoring's clock ahead).
 pub async fn replica_lag_ms(
     client: &aws_sdk_cloudwatch::Client,
@@ -120,7 +120,9 @@ pub async fn replica_lag_ms(
         }))
 }
 
-/// How old the newest `AuroraReplicaLag` minute may be to count: the minute that just ended
-/// plus a publication delay. Older (the reader stopped publishing, the metric is gone):
-/// no datapoint, which the lag guard logs and raises without.
-pub const LAG_MAX_AGE_MS: i64 = 3 * 60_000;
+/// How old the newest `AuroraReplicaLag` minute may be to count: it began at most four
+/// minutes ago, so it ended at most three ago (the minute that just ended, plus a publication
+/// delay AWS gives no figure for; `GetMetricData` rounds the start down to the minute).
+/// Older (the reader stopped publishing, the metric is gone): no datapoint, which the lag
+/// guard logs and raises without.
+pub const LAG_MAX_AGE_MS: i64 = 4 * 60_000;

@@ -107,8 +107,9 @@ pub struct StepOutcome {
     pub at_limit: bool,
     /// Whether Route 53 was written (false for a no-op or a dry run).
     pub changed: bool,
-    /// Whether the serverless weight is another than before (in a dry run: would be). The
-    /// scale-up machine undoes a direct start's raise only if it moved the weight.
+    /// Whether the serverless weight moved in the step's direction (in a dry run: would have):
+    /// up and higher, or down and lower. A repair that clamps a weight above the maximum is
+    /// not a raise. The scale-up machine undoes a direct start's raise only if it raised.
     pub serverless_moved: bool,
     pub dry_run: bool,
     pub change_id: Option<String>,
@@ -232,7 +233,10 @@ pub async fn step(
         serverless_share: next.share(),
         at_limit: next.at_limit,
         changed: write,
-        serverless_moved: next.serverless != current,
+        serverless_moved: match request.direction {
+            Direction::Up => next.serverless > current,
+            Direction::Down => next.serverless < current,
+        },
         dry_run: settings.dry_run,
         change_id,
     })
@@ -517,6 +521,55 @@ pub(crate) mod tests {
         assert!(o.changed && o.at_limit, "{o:?}");
         assert_eq!(zone.weights(), (60, 100), "the provisioned weight is back");
         assert_eq!(*zone.writes.lock().unwrap(), vec![(60, 100)]);
+    }
+
+    #[test]
+    fn serverless_moved_should_say_whether_the_step_went_its_way() {
+        let status = Status(Some("available"));
+        // a raise from 20 (max 60): moved, in a dry run too
+        for dry_run in [false, true] {
+            let o = run(step(
+                &FakeZone::new(20, 100),
+                &status,
+                &settings(dry_run),
+                up(None),
+            ));
+            assert!(o.expect("step").serverless_moved, "dry run {dry_run}");
+        }
+        // a raise at the maximum (a repair of the provisioned weight included): not moved
+        let o = run(step(
+            &FakeZone::new(60, 0),
+            &status,
+            &settings(false),
+            up(None),
+        ));
+        let o = o.expect("step");
+        assert!(o.changed && !o.serverless_moved, "{o:?}");
+        // an "up" that clamps a weight above the maximum down to it: not a raise
+        let o = run(step(
+            &FakeZone::new(90, 100),
+            &status,
+            &settings(false),
+            up(None),
+        ));
+        let o = o.expect("step");
+        assert_eq!(o.serverless_weight, 60, "{o:?}");
+        assert!(!o.serverless_moved, "{o:?}");
+        // a lowering from 40: moved; at 0: not
+        let o = run(step(
+            &FakeZone::new(40, 100),
+            &status,
+            &settings(false),
+            down(None),
+        ));
+        assert!(o.expect("step").serverless_moved);
+        let o = run(step(
+            &FakeZone::new(0, 100),
+            &status,
+            &settings(false),
+            down(None),
+        ));
+        assert!(!o.expect("step").serverless_moved);
     }
 
     #[test]
