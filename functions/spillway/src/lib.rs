@@ -7,6 +7,7 @@
 //! - [`simulation`]: the what-if model (CloudWatch alarm evaluation, the loops, the clients,
 //!   the cost of each strategy, …);
 //! - [`preflight`]: the check of a deployment before the sale (each rule on a snapshot);
+//! - [`planned`]: planned events (the announced sale's plan);
 //! - [`config`]: the parsers every binary's configuration shares.
 //!
 //! No Lambda runtime and no AWS SDK here: AWS capabilities are traits (e.g.
@@ -15,6 +16,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod planned;
 pub mod preflight;
 pub mod shifting;
 pub mod simulation;
