@@ -453,26 +453,21 @@ mod tests {
         );
         let schema: Value =
             serde_json::from_str(&std::fs::read_to_string(path).expect("schema")).expect("JSON");
-        let mut props: Vec<&str> = schema["properties"]
-            .as_object()
-            .expect("properties")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        props.sort();
-        let mut known = FIELDS.to_vec();
-        known.sort();
-        assert_eq!(props, known);
-        let mut required: Vec<&str> = schema["required"]
-            .as_array()
-            .expect("required")
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
-        required.sort();
-        let mut want = REQUIRED.to_vec();
-        want.sort();
-        assert_eq!(required, want);
+        fn sorted<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+            let mut v: Vec<&str> = names.into_iter().collect();
+            v.sort_unstable();
+            v
+        }
+        let props = schema["properties"].as_object().expect("properties");
+        assert_eq!(
+            sorted(props.keys().map(String::as_str)),
+            sorted(FIELDS.iter().copied())
+        );
+        let required = schema["required"].as_array().expect("required");
+        assert_eq!(
+            sorted(required.iter().filter_map(Value::as_str)),
+            sorted(REQUIRED.iter().copied())
+        );
         assert_eq!(schema["additionalProperties"], json!(false));
         // and its bounds are the validator's
         let p = &schema["properties"];
