@@ -5,6 +5,8 @@
 //! emulator is reached.
 
 pub mod cloudwatch;
+#[cfg(feature = "planned")]
+pub mod planned;
 #[cfg(feature = "preflight")]
 pub mod preflight;
 pub mod rds;

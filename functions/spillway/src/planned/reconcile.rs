@@ -35,7 +35,7 @@ pub const TIER_LAST: u8 = 15;
 /// An Aurora cluster holds one writer and at most 15 readers.
 pub const MAX_INSTANCES: usize = 16;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
     Prepare,
@@ -674,7 +674,7 @@ impl Run<'_> {
                     });
                 }
                 Some(t) => {
-                    if s.status != "available" {
+                    if s.status == "failing-over" {
                         let reason = format!("cluster {} is {}", s.cluster, s.status);
                         return self.wait(
                             "writer-moved",
@@ -927,7 +927,7 @@ impl Run<'_> {
                 },
             });
         }
-        if s.status != "available" {
+        if s.status == "failing-over" {
             let reason = format!("cluster {} is {}", s.cluster, s.status);
             return self.wait("writer-moved", self.limits.failover_seconds, reason, vec![]);
         }

@@ -1,0 +1,431 @@
+//! One call of Prepare or Recover: read the plan, observe the cluster, ask the reconciler
+//! (`spillway::planned::reconcile::decide`) and carry out its actions. The state machine loops
+//! on the answer (`done`, or wait `waitSeconds` and call again with `waiting`).
+//!
+//! Errors carry a fixed `error_type` vocabulary ([`ERROR_TYPES`]); the machines retry the
+//! transient ones (`PlanObserveFailed`, `PlanActionFailed`: the next call observes again, so a
+//! retry never repeats a change that landed) and fail on the others with the cause naming the
+//! step.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::{Deserialize, Serialize};
+use spillway::planned::plan;
+use spillway::planned::reconcile::{self, Action, Next, Observed, Phase, Stop, Waiting};
+use spillway_aws::planned::PlannedEvents;
+
+use crate::config::EventConfig;
+
+/// Every `error_type` the function can return (the machines' `Retry` names the transient ones).
+#[cfg(test)]
+pub const ERROR_TYPES: &[&str] = &[
+    "InvalidInput",
+    "InvalidPlan",
+    "PlanObserveFailed",
+    "PlanRefused",
+    "PlanStepTimedOut",
+    "PlanActionFailed",
+];
+
+/// What the function reads and changes (the adapter on AWS, a model in the tests).
+pub trait ClusterPort {
+    fn observe(
+        &self,
+        cluster: &str,
+        writer_class: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Observed, String>>;
+    fn apply(&self, cluster: &str, action: &Action) -> impl Future<Output = Result<(), String>>;
+}
+
+impl ClusterPort for PlannedEvents {
+    async fn observe(
+        &self,
+        cluster: &str,
+        writer_class: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Observed, String> {
+        PlannedEvents::observe(self, cluster, writer_class, now).await
+    }
+    async fn apply(&self, cluster: &str, action: &Action) -> Result<(), String> {
+        PlannedEvents::apply(self, cluster, action).await
+    }
+}
+
+pub struct Deps<P> {
+    pub port: P,
+    pub config: EventConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Request {
+    pub phase: Phase,
+    /// The plan document, as the operator wrote it (validated again here).
+    pub plan: serde_json::Value,
+    #[serde(default)]
+    pub waiting: Option<Waiting>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    pub step: String,
+    pub actions: Vec<Action>,
+    pub done: bool,
+    /// 0: call again at once.
+    pub wait_seconds: u32,
+    pub reason: Option<String>,
+    /// Carried to the next call.
+    pub waiting: Option<Waiting>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("invalid plan: {0}")]
+    InvalidPlan(String),
+    #[error("could not observe cluster {cluster}: {error}")]
+    Observe { cluster: String, error: String },
+    #[error(transparent)]
+    Stop(#[from] Stop),
+    #[error("step {step}: {action} failed: {error}")]
+    Action {
+        step: String,
+        action: String,
+        error: String,
+    },
+}
+
+impl HandlerError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidInput(_) => "InvalidInput",
+            Self::InvalidPlan(_) => "InvalidPlan",
+            Self::Observe { .. } => "PlanObserveFailed",
+            Self::Stop(s) => s.name(),
+            Self::Action { .. } => "PlanActionFailed",
+        }
+    }
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+pub async fn function_handler<P: ClusterPort>(
+    deps: &Deps<P>,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<Response, HandlerError> {
+    handle(
+        deps,
+        event.payload,
+        DateTime::<Utc>::from(std::time::SystemTime::now()),
+    )
+    .await
+}
+
+fn action_name(a: &Action) -> String {
+    serde_json::to_value(a)
+        .ok()
+        .and_then(|v| v.get("action")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "action".into())
+}
+
+/// The handler with its clock injected.
+pub async fn handle<P: ClusterPort>(
+    deps: &Deps<P>,
+    payload: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<Response, HandlerError> {
+    let result = run(deps, payload, now).await;
+    if let Err(e) = &result {
+        tracing::error!(error_type = e.error_type(), error = %e, "planned event stopped");
+    }
+    result
+}
+
+async fn run<P: ClusterPort>(
+    deps: &Deps<P>,
+    payload: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<Response, HandlerError> {
+    let request: Request =
+        serde_json::from_value(payload).map_err(|e| HandlerError::InvalidInput(e.to_string()))?;
+    let plan = plan::parse(&request.plan.to_string()).map_err(|errors| {
+        HandlerError::InvalidPlan(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let writer_class = match request.phase {
+        Phase::Prepare => plan.writer_class.as_deref(),
+        Phase::Recover => None,
+    };
+    let seen = deps
+        .port
+        .observe(&plan.cluster, writer_class, now)
+        .await
+        .map_err(|error| HandlerError::Observe {
+            cluster: plan.cluster.clone(),
+            error,
+        })?;
+    let decision = reconcile::decide(
+        request.phase,
+        &plan,
+        &seen,
+        request.waiting.as_ref(),
+        &deps.config.limits,
+    )?;
+    for a in &decision.actions {
+        let name = action_name(a);
+        deps.port
+            .apply(&plan.cluster, a)
+            .await
+            .map_err(|error| HandlerError::Action {
+                step: decision.step.clone(),
+                action: name.clone(),
+                error,
+            })?;
+        tracing::info!(
+            cluster = %plan.cluster,
+            phase = ?request.phase,
+            step = %decision.step,
+            action = %serde_json::to_string(a).unwrap_or_default(),
+            "{} {}: {name}",
+            plan.cluster,
+            decision.step
+        );
+    }
+    let waiting = Waiting::after(request.waiting.as_ref(), &decision, now);
+    let (done, wait_seconds, reason) = match &decision.next {
+        Next::Done => (true, 0, None),
+        Next::Continue => (false, 0, None),
+        Next::Wait { seconds, reason } => {
+            tracing::info!(
+                cluster = %plan.cluster,
+                step = %decision.step,
+                "{} {}: waiting: {reason}",
+                plan.cluster,
+                decision.step
+            );
+            (false, *seconds, Some(reason.clone()))
+        }
+    };
+    if done {
+        tracing::info!(cluster = %plan.cluster, phase = ?request.phase, "{} {:?} done", plan.cluster, request.phase);
+    }
+    Ok(Response {
+        step: decision.step,
+        actions: decision.actions,
+        done,
+        wait_seconds,
+        reason,
+        waiting,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use serde_json::json;
+    use spillway::planned::model::Model;
+    use spillway::planned::reconcile::{Instance, Limits};
+
+    struct InMemory(Mutex<Model>);
+
+    impl ClusterPort for InMemory {
+        async fn observe(
+            &self,
+            cluster: &str,
+            _writer_class: Option<&str>,
+            _now: DateTime<Utc>,
+        ) -> Result<Observed, String> {
+            let m = self.0.lock().unwrap();
+            if m.seen.cluster != cluster {
+                return Err(format!("DBClusterNotFoundFault: {cluster}"));
+            }
+            Ok(m.seen.clone())
+        }
+        async fn apply(&self, _cluster: &str, action: &Action) -> Result<(), String> {
+            self.0.lock().unwrap().apply(action)
+        }
+    }
+
+    fn member(id: &str, class: &str, writer: bool) -> Instance {
+        Instance {
+            id: id.into(),
+            class: class.into(),
+            status: "available".into(),
+            writer,
+            tier: 1,
+            tags: Default::default(),
+        }
+    }
+
+    fn deps() -> Deps<InMemory> {
+        let seen = Observed {
+            cluster: "orders".into(),
+            status: "available".into(),
+            tags: Default::default(),
+            acu: Some(spillway::planned::plan::AcuRange {
+                min: 0.5,
+                max: 16.0,
+            }),
+            members: vec![
+                member("orders-writer", "db.r6g.large", true),
+                member("orders-reader-1", "db.r6g.large", false),
+                member("orders-serverless", "db.serverless", false),
+            ],
+            serverless_instance: "orders-serverless".into(),
+            writer_class_orderable: Some(true),
+            autoscaling_min: None,
+            endpoint: None,
+            connections: Default::default(),
+            now: "2026-12-12T18:50:00Z".parse().unwrap(),
+        };
+        Deps {
+            port: InMemory(Mutex::new(Model::new(seen))),
+            config: crate::config::EventConfig {
+                scope: spillway_aws::planned::Scope {
+                    serverless_instance: "orders-serverless".into(),
+                    endpoint: None,
+                    autoscaling: false,
+                },
+                limits: Limits::default(),
+                log_level: "info".into(),
+            },
+        }
+    }
+
+    fn plan() -> serde_json::Value {
+        json!({
+            "cluster": "orders",
+            "start": "2026-12-12T20:00:00+01:00",
+            "end": "2026-12-12T23:00:00+01:00",
+            "writerClass": "db.r6g.4xlarge",
+            "provisionedReaders": 2,
+            "serverlessAcu": {"min": 4, "max": 32},
+        })
+    }
+
+    #[tokio::test]
+    async fn the_calls_of_a_machine_prepare_the_cluster() {
+        let deps = deps();
+        let mut waiting: Option<Waiting> = None;
+        let mut steps = vec![];
+        for _ in 0..200 {
+            let now = deps.port.0.lock().unwrap().seen.now;
+            let r = handle(
+                &deps,
+                json!({"phase": "prepare", "plan": plan(), "waiting": waiting}),
+                now,
+            )
+            .await
+            .unwrap();
+            if steps.last() != Some(&r.step) {
+                steps.push(r.step.clone());
+            }
+            if r.done {
+                break;
+            }
+            waiting = r.waiting;
+            deps.port
+                .0
+                .lock()
+                .unwrap()
+                .advance(i64::from(r.wait_seconds) + 1);
+        }
+        assert_eq!(
+            steps,
+            [
+                "record-restore",
+                "writer-create",
+                "writer-available",
+                "failover",
+                "acu",
+                "cluster-available",
+                "done"
+            ]
+        );
+        let m = deps.port.0.lock().unwrap();
+        let w = m.seen.members.iter().find(|m| m.writer).unwrap();
+        assert_eq!(w.class, "db.r6g.4xlarge");
+    }
+
+    #[tokio::test]
+    async fn bad_input_and_bad_plans_are_named() {
+        let deps = deps();
+        let now = DateTime::<Utc>::from(std::time::SystemTime::now());
+        let e = handle(&deps, json!({"phase": "prepare"}), now)
+            .await
+            .unwrap_err();
+        assert_eq!(e.error_type(), "InvalidInput");
+        let mut bad = plan();
+        bad["provisionedReaders"] = json!(0);
+        bad["serverlessAcu"] = json!({"min": 8, "max": 4});
+        let e = handle(&deps, json!({"phase": "prepare", "plan": bad}), now)
+            .await
+            .unwrap_err();
+        assert_eq!(e.error_type(), "InvalidPlan");
+        let text = e.to_string();
+        assert!(
+            text.contains("provisionedReaders") && text.contains("serverlessAcu"),
+            "{text}"
+        );
+        let mut other = plan();
+        other["cluster"] = json!("payments");
+        let e = handle(&deps, json!({"phase": "prepare", "plan": other}), now)
+            .await
+            .unwrap_err();
+        assert_eq!(e.error_type(), "PlanObserveFailed");
+        let e = handle(&deps, json!({"phase": "recover", "plan": plan()}), now)
+            .await
+            .unwrap_err();
+        assert_eq!(e.error_type(), "PlanRefused");
+        assert!(e.to_string().contains("no prepare on record"), "{e}");
+        // Nothing was changed by any of them.
+        assert!(deps.port.0.lock().unwrap().log.is_empty());
+    }
+
+    #[test]
+    fn every_error_type_is_listed() {
+        let cases = [
+            HandlerError::InvalidInput(String::new()),
+            HandlerError::InvalidPlan(String::new()),
+            HandlerError::Observe {
+                cluster: String::new(),
+                error: String::new(),
+            },
+            HandlerError::Stop(Stop::Refused {
+                step: String::new(),
+                message: String::new(),
+            }),
+            HandlerError::Stop(Stop::TimedOut {
+                step: String::new(),
+                seconds: 0,
+                message: String::new(),
+            }),
+            HandlerError::Action {
+                step: String::new(),
+                action: String::new(),
+                error: String::new(),
+            },
+        ];
+        let types: Vec<&str> = cases.iter().map(HandlerError::error_type).collect();
+        assert_eq!(types, ERROR_TYPES);
+    }
+}

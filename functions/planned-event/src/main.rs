@@ -1,0 +1,31 @@
+//! The planned-event Lambda: wiring only. Configuration is read once here; the handler lives in
+//! `handler.rs`.
+
+mod config;
+mod handler;
+
+use config::EventConfig;
+use lambda_runtime::{run, service_fn};
+use spillway_aws::planned::PlannedEvents;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let config = match EventConfig::from_lookup(|k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            spillway_aws::init_lambda_logs("error");
+            tracing::error!(error = %e, "invalid configuration");
+            return Err(e.into());
+        }
+    };
+    spillway_aws::init_lambda_logs(&config.log_level);
+    let sdk = spillway_aws::sdk_config().await;
+    let port = PlannedEvents {
+        rds: aws_sdk_rds::Client::new(&sdk),
+        autoscaling: aws_sdk_applicationautoscaling::Client::new(&sdk),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+        scope: config.scope.clone(),
+    };
+    let deps = handler::Deps { port, config };
+    run(service_fn(|event| handler::function_handler(&deps, event))).await
+}
