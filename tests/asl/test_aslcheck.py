@@ -17,6 +17,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 TEMPLATE = os.path.join(ROOT, "template.yaml")
 HANDLER = os.path.join(ROOT, "functions", "weight-step", "src", "handler.rs")
+# The function each definition invokes, by file (its ERROR_TYPES are the definition's vocabulary).
+HANDLERS = {
+    "planned-event.asl.json": os.path.join(ROOT, "functions", "planned-event", "src",
+                                           "handler.rs"),
+}
 
 VOCABULARY = {"Conflict", "Throttled"}
 
@@ -888,6 +893,9 @@ def worst_case_substitutions(template, machine):
     (MaxValue, or the largest of AllowedValues); anything else (ARNs, names) a dummy string."""
     values = {}
     for name, value in machine["Properties"]["DefinitionSubstitutions"].items():
+        if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
+            values[name] = str(value)
+            continue
         parameter = template["Parameters"].get(value.get("Ref")) if isinstance(value, dict) \
             else None
         if parameter is not None and parameter["Type"] == "Number":
@@ -901,17 +909,22 @@ def worst_case_substitutions(template, machine):
 
 def test_repository_definitions_pass_the_strict_check():
     template = cfn_yaml.load(TEMPLATE)
-    machines = {m["Properties"]["DefinitionUri"]: m for m in template["Resources"].values()
-                if m["Type"] == "AWS::Serverless::StateMachine"}
-    vocabulary = aslcheck.vocabulary_from_rust(HANDLER)
+    machines = [(name, m) for name, m in template["Resources"].items()
+                if m["Type"] == "AWS::Serverless::StateMachine"]
     paths = sorted(glob.glob(os.path.join(ROOT, "state-machines", "*.asl.json")))
     assert paths, "the repository has state machine definitions"
     problems = []
     for path in paths:
         uri = os.path.relpath(path, ROOT)
-        assert uri in machines, f"{uri} is no DefinitionUri of template.yaml"
+        users = [(name, m) for name, m in machines if m["Properties"]["DefinitionUri"] == uri]
+        assert users, f"{uri} is no DefinitionUri of template.yaml"
+        vocabulary = aslcheck.vocabulary_from_rust(
+            HANDLERS.get(os.path.basename(path), HANDLER))
         with open(path, encoding="utf-8") as f:
-            text = aslcheck.render(f.read(), worst_case_substitutions(template, machines[uri]))
-        problems += [f"{uri}: {v}" for v in aslcheck.check(json.loads(text),
-                                                           vocabulary=vocabulary)]
+            source = f.read()
+        # Each machine deployed from the file, with its own substitutions.
+        for name, machine in users:
+            text = aslcheck.render(source, worst_case_substitutions(template, machine))
+            problems += [f"{uri} ({name}): {v}" for v in aslcheck.check(json.loads(text),
+                                                                         vocabulary=vocabulary)]
     assert not problems, "violations of rules AWS enforces:\n" + "\n".join(problems)

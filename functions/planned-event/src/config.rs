@@ -7,6 +7,9 @@ use spillway_aws::planned::Scope;
 
 #[derive(Debug, Clone)]
 pub struct EventConfig {
+    /// `CLUSTER_IDENTIFIER` (required; a comma-separated list): the clusters whose plans this
+    /// deployment may carry out (its IAM policy names them too).
+    pub clusters: Vec<String>,
     /// `SERVERLESS_INSTANCE_IDENTIFIER` (required), `PROVISIONED_ENDPOINT_ID` (the custom
     /// endpoint Spillway manages; empty: none), `AUTO_SCALING` (`true` / `false`).
     pub scope: Scope,
@@ -52,7 +55,9 @@ impl EventConfig {
             )?),
             ..defaults
         };
+        let clusters = config::list(Some(&config::required(&get, "CLUSTER_IDENTIFIER")?));
         Ok(Self {
+            clusters,
             scope: Scope {
                 serverless_instance: config::required(&get, "SERVERLESS_INSTANCE_IDENTIFIER")?,
                 endpoint: config::optional(&get, "PROVISIONED_ENDPOINT_ID"),
@@ -78,19 +83,28 @@ mod tests {
 
     #[test]
     fn defaults_and_errors_name_the_variable() {
-        let c =
-            EventConfig::from_lookup(lookup(&[("SERVERLESS_INSTANCE_IDENTIFIER", "sv")])).unwrap();
+        let c = EventConfig::from_lookup(lookup(&[
+            ("CLUSTER_IDENTIFIER", "orders"),
+            ("SERVERLESS_INSTANCE_IDENTIFIER", "sv"),
+        ]))
+        .unwrap();
+        assert_eq!(c.clusters, ["orders"]);
         assert_eq!(c.limits, Limits::default());
         assert!(!c.scope.autoscaling && c.scope.endpoint.is_none());
-        let e = EventConfig::from_lookup(lookup(&[])).unwrap_err();
+        let e = EventConfig::from_lookup(lookup(&[("CLUSTER_IDENTIFIER", "orders")])).unwrap_err();
         assert_eq!(e, ConfigError::Missing("SERVERLESS_INSTANCE_IDENTIFIER"));
+        let e = EventConfig::from_lookup(lookup(&[("SERVERLESS_INSTANCE_IDENTIFIER", "sv")]))
+            .unwrap_err();
+        assert_eq!(e, ConfigError::Missing("CLUSTER_IDENTIFIER"));
         let e = EventConfig::from_lookup(lookup(&[
+            ("CLUSTER_IDENTIFIER", "orders"),
             ("SERVERLESS_INSTANCE_IDENTIFIER", "sv"),
             ("DRAIN_SECONDS", "soon"),
         ]))
         .unwrap_err();
         assert!(e.to_string().contains("DRAIN_SECONDS"), "{e}");
         let e = EventConfig::from_lookup(lookup(&[
+            ("CLUSTER_IDENTIFIER", "orders"),
             ("SERVERLESS_INSTANCE_IDENTIFIER", "sv"),
             ("AUTO_SCALING", "yes"),
         ]))

@@ -18,9 +18,9 @@ use spillway_aws::planned::PlannedEvents;
 
 use crate::config::EventConfig;
 
-/// Every `error_type` the function can return (the machines' `Retry` names the transient ones).
-#[cfg(test)]
-pub const ERROR_TYPES: &[&str] = &[
+/// Every `error_type` the function can return (the machine's `Retry` names the transient ones;
+/// tests/asl reads this list as the function's vocabulary).
+pub const ERROR_TYPES: [&str; 6] = [
     "InvalidInput",
     "InvalidPlan",
     "PlanObserveFailed",
@@ -67,6 +67,9 @@ pub struct Request {
     pub plan: serde_json::Value,
     #[serde(default)]
     pub waiting: Option<Waiting>,
+    /// The machine has seen that no weight loop runs: a failover or a deletion may go ahead.
+    #[serde(default)]
+    pub moves_allowed: bool,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -80,6 +83,9 @@ pub struct Response {
     pub reason: Option<String>,
     /// Carried to the next call.
     pub waiting: Option<Waiting>,
+    /// The step fails over or deletes: nothing was done, the machine checks that no weight
+    /// loop runs and calls again with `movesAllowed`.
+    pub needs_quiet_loops: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +175,13 @@ async fn run<P: ClusterPort>(
                 .join("; "),
         )
     })?;
+    if !deps.config.clusters.contains(&plan.cluster) {
+        return Err(HandlerError::InvalidPlan(format!(
+            "cluster: {} is not a cluster of this deployment ({})",
+            plan.cluster,
+            deps.config.clusters.join(", ")
+        )));
+    }
     let writer_class = match request.phase {
         Phase::Prepare => plan.writer_class.as_deref(),
         Phase::Recover => None,
@@ -188,6 +201,24 @@ async fn run<P: ClusterPort>(
         request.waiting.as_ref(),
         &deps.config.limits,
     )?;
+    if !request.moves_allowed && decision.actions.iter().any(Action::exclusive) {
+        tracing::info!(
+            cluster = %plan.cluster,
+            step = %decision.step,
+            "{} {}: waiting for no weight loop to run before moving",
+            plan.cluster,
+            decision.step
+        );
+        return Ok(Response {
+            step: decision.step,
+            actions: vec![],
+            done: false,
+            wait_seconds: 0,
+            reason: Some("a failover or deletion: first, no weight loop may be running".into()),
+            waiting: request.waiting,
+            needs_quiet_loops: true,
+        });
+    }
     for a in &decision.actions {
         let name = action_name(a);
         deps.port
@@ -233,6 +264,7 @@ async fn run<P: ClusterPort>(
         wait_seconds,
         reason,
         waiting,
+        needs_quiet_loops: false,
     })
 }
 
@@ -300,6 +332,7 @@ mod tests {
         Deps {
             port: InMemory(Mutex::new(Model::new(seen))),
             config: crate::config::EventConfig {
+                clusters: vec!["orders".into()],
                 scope: spillway_aws::planned::Scope {
                     serverless_instance: "orders-serverless".into(),
                     endpoint: None,
@@ -329,13 +362,37 @@ mod tests {
         let mut steps = vec![];
         for _ in 0..200 {
             let now = deps.port.0.lock().unwrap().seen.now;
-            let r = handle(
+            let mut r = handle(
                 &deps,
                 json!({"phase": "prepare", "plan": plan(), "waiting": waiting}),
                 now,
             )
             .await
             .unwrap();
+            if r.needs_quiet_loops {
+                assert!(r.actions.is_empty(), "{r:?}");
+                let failed_over = |d: &Deps<InMemory>| {
+                    d.port
+                        .0
+                        .lock()
+                        .unwrap()
+                        .log
+                        .iter()
+                        .any(|(_, a)| a.exclusive())
+                };
+                assert!(
+                    !failed_over(&deps),
+                    "nothing moved before the loops were checked"
+                );
+                r = handle(
+                    &deps,
+                    json!({"phase": "prepare", "plan": plan(), "waiting": waiting, "movesAllowed": true}),
+                    now,
+                )
+                .await
+                .unwrap();
+                assert!(matches!(r.actions[..], [Action::Failover { .. }]), "{r:?}");
+            }
             if steps.last() != Some(&r.step) {
                 steps.push(r.step.clone());
             }
@@ -391,7 +448,12 @@ mod tests {
         let e = handle(&deps, json!({"phase": "prepare", "plan": other}), now)
             .await
             .unwrap_err();
-        assert_eq!(e.error_type(), "PlanObserveFailed");
+        assert_eq!(e.error_type(), "InvalidPlan");
+        assert!(
+            e.to_string()
+                .contains("payments is not a cluster of this deployment"),
+            "{e}"
+        );
         let e = handle(&deps, json!({"phase": "recover", "plan": plan()}), now)
             .await
             .unwrap_err();
