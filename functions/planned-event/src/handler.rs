@@ -20,6 +20,7 @@ use crate::config::EventConfig;
 
 /// Every `error_type` the function can return (the machine's `Retry` names the transient ones;
 /// tests/asl reads this list as the function's vocabulary).
+#[cfg(test)]
 pub const ERROR_TYPES: [&str; 6] = [
     "InvalidInput",
     "InvalidPlan",
