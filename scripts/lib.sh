@@ -44,6 +44,7 @@ setup_rust() {
   fi
   export SPILLWAY_WEIGHT_STEP_BIN="$BIN_DIR/spillway-weight-step"
   export SPILLWAY_CLI_BIN="$BIN_DIR/spillway"
+  export SPILLWAY_PLANNED_EVENT_BIN="$BIN_DIR/spillway-planned-event"
 }
 
 # A project-local virtualenv with the pinned emulator; re-created when the pins change.
