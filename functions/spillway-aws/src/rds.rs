@@ -102,6 +102,46 @@ impl TopologySource for Rds {
     }
 }
 
+impl Rds {
+    /// The cluster's status (the weight step's failover guard); `Ok(None)` when it does not
+    /// exist.
+    pub async fn cluster_status(
+        &self,
+        cluster_id: &str,
+    ) -> Result<Option<String>, spillway::shifting::shift::StoreError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        match self
+            .client
+            .describe_db_clusters()
+            .db_cluster_identifier(cluster_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .db_clusters()
+                .first()
+                .and_then(|c| c.status())
+                .map(str::to_owned)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_db_cluster_not_found_fault()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => {
+                let message = describe("DescribeDBClusters", &e);
+                Err(
+                    if crate::is_throttling(e.as_service_error().and_then(|s| s.code())) {
+                        spillway::shifting::shift::StoreError::Throttled(message)
+                    } else {
+                        spillway::shifting::shift::StoreError::Other(message)
+                    },
+                )
+            }
+        }
+    }
+}
+
 /// The serverless reader's status, for the weight-step guard.
 impl Rds {
     /// `Ok(None)` when the instance does not exist.

@@ -17,6 +17,10 @@ impl InstanceStatus for ServerlessReader {
         self.rds.instance_status(instance_id).await
     }
 
+    async fn cluster_status(&self, cluster_id: &str) -> Result<Option<String>, StoreError> {
+        self.rds.cluster_status(cluster_id).await
+    }
+
     async fn replica_lag_ms(&self, instance_id: &str) -> Result<Option<f64>, StoreError> {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -95,6 +95,7 @@ impl ShiftConfig {
                 expected: "a name inside the zone ZONE_NAME",
             });
         }
+        let cluster = required("CLUSTER_IDENTIFIER")?;
         Ok(Self {
             location: PairLocation {
                 hosted_zone_id: required("HOSTED_ZONE_ID")?,
@@ -104,11 +105,12 @@ impl ShiftConfig {
             },
             settings: ShiftSettings {
                 policy,
+                cluster: cluster.clone(),
                 serverless_instance: required("SERVERLESS_INSTANCE_IDENTIFIER")?,
                 dry_run,
                 max_replica_lag_ms,
             },
-            cluster: required("CLUSTER_IDENTIFIER")?,
+            cluster,
             namespace: config::namespace(&get)?,
             log_level: config::log_level(&get)?,
         })

@@ -74,6 +74,11 @@ pub trait InstanceStatus {
         &self,
         instance_id: &str,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// The cluster's status (`available`, `failing-over`, …); `Ok(None)` when it does not exist.
+    fn cluster_status(
+        &self,
+        cluster_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// The newest `AuroraReplicaLag` of the instance, milliseconds; `Ok(None)`: no datapoint.
     fn replica_lag_ms(
         &self,
@@ -135,12 +140,18 @@ pub enum ShiftError {
         lag_ms: u64,
         bound_ms: u64,
     },
+    #[error(
+        "cluster {cluster} is failing over (a planned event's failover, or Aurora's own): no weight step until it is done"
+    )]
+    ClusterFailingOver { cluster: String },
 }
 
 /// What a step needs besides its stores.
 #[derive(Debug, Clone)]
 pub struct ShiftSettings {
     pub policy: WeightPolicy,
+    /// The cluster whose failover stops the steps (no weight moves while it fails over).
+    pub cluster: String,
     pub serverless_instance: String,
     pub dry_run: bool,
     /// No raise while the serverless reader's `AuroraReplicaLag` is above this many
@@ -213,6 +224,19 @@ pub async fn step(
                 ),
             }
         }
+    }
+    // No two movers: while the cluster fails over (a planned event's Prepare or Recover, or
+    // Aurora's own), no weight moves, either way (a dry run reports the same refusal).
+    if next.changes()
+        && instances
+            .cluster_status(&settings.cluster)
+            .await?
+            .as_deref()
+            == Some("failing-over")
+    {
+        return Err(ShiftError::ClusterFailingOver {
+            cluster: settings.cluster.clone(),
+        });
     }
     let write = next.changes() && !settings.dry_run;
     let change_id = if write {
@@ -320,6 +344,9 @@ pub(crate) mod tests {
         async fn status(&self, _: &str) -> Result<Option<String>, StoreError> {
             Ok(self.0.map(str::to_owned))
         }
+        async fn cluster_status(&self, _: &str) -> Result<Option<String>, StoreError> {
+            Ok(Some("available".into()))
+        }
         async fn replica_lag_ms(&self, _: &str) -> Result<Option<f64>, StoreError> {
             Ok(Some(20.0))
         }
@@ -332,6 +359,9 @@ pub(crate) mod tests {
         async fn status(&self, _: &str) -> Result<Option<String>, StoreError> {
             Ok(Some("available".into()))
         }
+        async fn cluster_status(&self, _: &str) -> Result<Option<String>, StoreError> {
+            Ok(Some("available".into()))
+        }
         async fn replica_lag_ms(&self, _: &str) -> Result<Option<f64>, StoreError> {
             self.0.clone()
         }
@@ -340,6 +370,7 @@ pub(crate) mod tests {
     fn settings(dry_run: bool) -> ShiftSettings {
         ShiftSettings {
             policy: WeightPolicy::new(20, 60, 100).unwrap(),
+            cluster: "orders".into(),
             serverless_instance: "orders-serverless".into(),
             dry_run,
             max_replica_lag_ms: Some(1000.0),
@@ -365,6 +396,50 @@ pub(crate) mod tests {
             direction: Direction::Down,
             expected_serverless_weight: expected,
         }
+    }
+
+    /// Available, and the cluster in this state.
+    struct Cluster(&'static str);
+
+    impl InstanceStatus for Cluster {
+        async fn status(&self, _: &str) -> Result<Option<String>, StoreError> {
+            Ok(Some("available".into()))
+        }
+        async fn cluster_status(&self, id: &str) -> Result<Option<String>, StoreError> {
+            assert_eq!(id, "orders");
+            Ok(Some(self.0.into()))
+        }
+        async fn replica_lag_ms(&self, _: &str) -> Result<Option<f64>, StoreError> {
+            Ok(Some(0.0))
+        }
+    }
+
+    #[test]
+    fn while_the_cluster_fails_over_no_weight_moves_either_way() {
+        let zone = FakeZone::new(20, 100);
+        for dry_run in [false, true] {
+            let s = settings(dry_run);
+            for request in [up(Some(20)), down(Some(20))] {
+                let err = run(step(&zone, &Cluster("failing-over"), &s, request))
+                    .expect_err("failing over");
+                assert_eq!(
+                    err,
+                    ShiftError::ClusterFailingOver {
+                        cluster: "orders".into()
+                    }
+                );
+            }
+        }
+        assert!(zone.writes.lock().unwrap().is_empty());
+        // Any other status moves (a modifying cluster still serves reads).
+        let o = run(step(
+            &zone,
+            &Cluster("modifying"),
+            &settings(false),
+            up(Some(20)),
+        ))
+        .unwrap();
+        assert_eq!(o.serverless_weight, 40);
     }
 
     #[test]
