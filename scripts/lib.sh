@@ -131,6 +131,7 @@ deploy_local_stack() {
       ServerlessEndpointHost=orders-serverless.cluster-custom.local \
       EnableReplicaAutoScaling=false Architecture=x86_64 \
       AlarmCycleSeconds=10 CooldownSeconds=10 DirectTriggerWindowSeconds=60 \
+      PlannedEventPollSeconds=1 DrainSeconds=5 \
       LocalEndpointUrl="$AWS_ENDPOINT_URL" \
     >"$TMP/sam-deploy.log" 2>&1 || { tail -40 "$TMP/sam-deploy.log" >&2; die "sam deploy failed"; }
   export SPILLWAY_STACK="$LOCAL_STACK"

@@ -4,10 +4,12 @@
 //!   metrics Lambda and prints the EMF lines on stdout; a summary and progress go to stderr;
 //! - `spillway simulate`: a what-if run of a spike, with and without Spillway;
 //! - `spillway alarms`: when the alarms would have fired on a recording;
-//! - `spillway check`: the preflight check of a deployed stack.
+//! - `spillway check`: the preflight check of a deployed stack;
+//! - `spillway event`: an announced sale's plan: check, dry-run, schedule, list, cancel, run.
 
 mod alarms;
 mod check;
+mod event;
 mod inputs;
 mod recorded;
 mod replay;
@@ -51,6 +53,9 @@ enum Command {
     /// Check a deployed stack before the sale: each rule pass, warning or failure, with the
     /// fix.
     Check(check::CheckArgs),
+    /// Prepare the cluster for an announced sale and bring it back afterwards: check a plan,
+    /// dry-run it, schedule it, list or cancel the schedules, or run a phase now.
+    Event(event::EventArgs),
 }
 
 /// The arguments of `spillway replay`.
@@ -141,6 +146,7 @@ async fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(&args).await,
         Command::Alarms(args) => alarms::run(&args).await,
         Command::Check(args) => check::run(&args).await,
+        Command::Event(args) => event::run(&args).await,
     }
 }
 

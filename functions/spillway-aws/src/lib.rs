@@ -11,6 +11,8 @@ pub mod planned;
 pub mod preflight;
 pub mod rds;
 pub mod route53;
+#[cfg(feature = "schedule")]
+pub mod schedule;
 pub mod serverless;
 pub mod sfn;
 

@@ -278,6 +278,35 @@ impl Action {
     pub fn exclusive(&self) -> bool {
         matches!(self, Self::Failover { .. } | Self::DeleteInstance { .. })
     }
+
+    /// One line for people (the dry run, the function's log).
+    pub fn describe(&self) -> String {
+        let list = |m: &BTreeMap<String, String>| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Self::TagCluster { tags } => format!("tag the cluster: {}", list(tags)),
+            Self::UntagCluster { keys } => format!("untag the cluster: {}", keys.join(", ")),
+            Self::CreateInstance {
+                id, class, tier, ..
+            } => format!("create {id} ({class}, promotion tier {tier}, tagged)"),
+            Self::Failover { target } => format!("fail over to {target}"),
+            Self::SetTier { id, tier } => format!("set {id}'s promotion tier to {tier}"),
+            Self::SetAcu { min, max } => {
+                format!("set the serverless range to {min}–{max} ACU")
+            }
+            Self::SetAutoScalingMin { min } => {
+                format!("set auto scaling's minimum to {min} readers (the serverless one counted)")
+            }
+            Self::SetExcluded { endpoint, excluded } => {
+                format!("exclude from {endpoint}: {}", excluded.join(", "))
+            }
+            Self::DeleteInstance { id } => format!("delete {id}"),
+        }
+    }
 }
 
 /// After the actions: call again at once, wait, or stop.
