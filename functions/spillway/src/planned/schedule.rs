@@ -143,13 +143,13 @@ mod tests {
         assert!(overlaps(&a, &b) && overlaps(&b, &a));
         assert!(!overlaps(&a, &c));
         assert!(
-            refusal(&b, &[a.clone()], now)
+            refusal(&b, std::slice::from_ref(&a), now)
                 .unwrap()
                 .contains("overlaps the event 20261212t1900z")
         );
-        assert_eq!(refusal(&c, &[a.clone()], now), None);
+        assert_eq!(refusal(&c, std::slice::from_ref(&a), now), None);
         // The same plan scheduled again is not an overlap with itself.
-        assert_eq!(refusal(&a, &[a.clone()], now), None);
+        assert_eq!(refusal(&a, std::slice::from_ref(&a), now), None);
         let late: DateTime<Utc> = "2026-12-12T19:00:00Z".parse().unwrap();
         assert!(
             refusal(&a, &[], late)
