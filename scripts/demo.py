@@ -166,6 +166,36 @@ def main():
     row("executions ended" if not running else "still running after 300 s")
     if weights()[0] != 0:
         sys.exit("the serverless weight did not come back to 0")
+    announced_sale()
+
+
+def announced_sale():
+    """An announced sale's plan: its dry run, then Prepare and Recover on the deployed stack."""
+    plan = os.path.join(ROOT, "events", "plans", "local-sale.json")
+    rds = boto3.client("rds")
+
+    def cluster():
+        c = rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]
+        classes = {i["DBInstanceIdentifier"]: i["DBInstanceClass"] for i in rds.describe_db_instances(
+            Filters=[{"Name": "db-cluster-id", "Values": ["orders"]}])["DBInstances"]}
+        writer = next(m["DBInstanceIdentifier"] for m in c["DBClusterMembers"] if m["IsClusterWriter"])
+        readers = [m for m in classes if m != writer and classes[m] != "db.serverless"]
+        acu = c.get("ServerlessV2ScalingConfiguration", {})
+        return (f"writer {writer} ({classes[writer]}), {len(readers)} provisioned readers, "
+                f"serverless {acu.get('MinCapacity')}-{acu.get('MaxCapacity')} ACU")
+
+    print(f"\n5. An announced sale ({os.path.relpath(plan, ROOT)}): the dry run of its plan, then")
+    print("   Prepare and Recover on the deployed stack (`spillway event run ... --wait`)")
+    dry = cli("event", "dry-run", plan, "--stack", STACK).splitlines()
+    for line in dry:
+        if line.startswith(("Prepare", "Recover")) or "done (about" in line or "fail over" in line:
+            print("   " + line.strip())
+    print(f"   before:  {cluster()}")
+    for phase in ("prepare", "recover"):
+        started = time.monotonic()
+        cli("event", "run", phase, plan, "--stack", STACK, "--wait")
+        print(f"   {phase} done in {time.monotonic() - started:4.1f} s (the emulator creates and "
+              f"fails over at once): {cluster()}")
 
 
 if __name__ == "__main__":

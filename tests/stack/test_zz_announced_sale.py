@@ -51,6 +51,7 @@ def test_a_plan_is_checked_and_its_dry_run_changes_nothing():
     done = spillway("dry-run", PLAN, "--stack", STACK)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
+    print(out)  # shown with pytest -s (the README's timeline is this output)
     expected = [
         "Prepare (scheduled at 2026-12-12T18:50:00Z)",
         "record-restore", "tag the cluster: spillway:event=20261212t1900z",

@@ -25,7 +25,8 @@ pub struct Durations {
     pub delete_seconds: i64,
     /// ModifyDBCluster (the ACU range) until the cluster is available.
     pub modify_seconds: i64,
-    /// A drained reader's connections reach 0 this long after it left what clients resolve.
+    /// A reader's connections reach 0 this long after it left what clients resolve (an
+    /// assumption: pools that recycle connections within 90 s).
     pub drain_seconds: i64,
     /// One call of the function.
     pub call_seconds: i64,
@@ -211,10 +212,11 @@ impl Model {
         for (_, landing) in due {
             match landing {
                 Landing::Available(id) => {
+                    // No connection count is made up for it: until it is drained, the model
+                    // knows none (the function reads the real one).
                     if let Some(m) = self.member_mut(&id) {
                         m.status = "available".into();
                     }
-                    self.seen.connections.insert(id, 40.0);
                 }
                 Landing::Writer(id) => {
                     for m in &mut self.seen.members {
