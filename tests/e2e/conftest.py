@@ -54,16 +54,21 @@ def aws():
             ("lambda", "stepfunctions", "cloudwatch", "route53", "rds", "iam", "dynamodb")}
 
 
-@pytest.fixture(scope="session")
-def function_zip():
-    assert os.path.exists(BINARY), f"build it first: cargo build -p spillway-weight-step ({BINARY})"
+def bootstrap_zip(binary):
+    """A Lambda deployment package (provided.al2023) of one Rust binary."""
+    assert os.path.exists(binary), f"build it first: cargo build --workspace --bins ({binary})"
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         info = zipfile.ZipInfo("bootstrap")
         info.external_attr = 0o755 << 16
-        with open(BINARY, "rb") as f:
+        with open(binary, "rb") as f:
             z.writestr(info, f.read())
     return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def function_zip():
+    return bootstrap_zip(BINARY)
 
 
 @pytest.fixture(scope="session")

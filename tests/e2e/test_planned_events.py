@@ -14,16 +14,14 @@ Emulator quirks, isolated here (besides those of conftest.py):
 - The drain reads DatabaseConnections from AWS/RDS, which RDS publishes on AWS; here the test
   publishes it (PutMetricData into AWS/RDS, which the emulator allows and AWS refuses).
 """
-import io
 import json
 import os
 import time
 import uuid
-import zipfile
 
 import pytest
 
-from conftest import EMULATOR_ERROR_NAMES, ROOT
+from conftest import EMULATOR_ERROR_NAMES, ROOT, bootstrap_zip
 
 BINARY = os.environ.get(
     "SPILLWAY_PLANNED_EVENT_BIN", os.path.join(ROOT, "target", "debug", "spillway-planned-event"))
@@ -45,7 +43,6 @@ class Planned:
     the Prepare / Recover machines rendered as template.yaml renders them."""
 
     def __init__(self, aws, max_calls=300, max_busy_polls=3):
-        assert os.path.exists(BINARY), f"build it first: cargo build --bins ({BINARY})"
         self.aws = aws
         tag = uuid.uuid4().hex[:6]
         self.cluster = f"sale-{tag}"
@@ -61,12 +58,6 @@ class Planned:
                 Engine="aurora-mysql", DBInstanceClass=klass)
         role = aws["iam"].create_role(RoleName=f"planned-{tag}",
                                       AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w") as z:
-            info = zipfile.ZipInfo("bootstrap")
-            info.external_attr = 0o755 << 16
-            with open(BINARY, "rb") as f:
-                z.writestr(info, f.read())
         env = {"CLUSTER_IDENTIFIER": self.cluster,
                "SERVERLESS_INSTANCE_IDENTIFIER": f"{self.cluster}-serverless",
                "RECORD_TTL": "1", "POLL_SECONDS": "1", "DRAIN_SECONDS": "20",
@@ -75,7 +66,7 @@ class Planned:
                "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"]}
         self.function = aws["lambda"].create_function(
             FunctionName=f"planned-{tag}", Runtime="provided.al2023", Role=role,
-            Handler="bootstrap", Code={"ZipFile": buf.getvalue()}, Timeout=50,
+            Handler="bootstrap", Code={"ZipFile": bootstrap_zip(BINARY)}, Timeout=50,
             Environment={"Variables": env})["FunctionArn"]
         self.lock_table = f"planned-locks-{tag}"
         aws["dynamodb"].create_table(

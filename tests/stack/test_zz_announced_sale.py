@@ -12,12 +12,14 @@ import datetime
 import json
 import os
 import subprocess
+import sys
 import time
 
 import boto3
-import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import local_stack  # noqa: E402
 CLI = os.environ.get("SPILLWAY_CLI_BIN", os.path.join(ROOT, "target", "debug", "spillway"))
 STACK = os.environ.get("SPILLWAY_STACK")
 PLAN = os.path.join(ROOT, "events", "plans", "local-sale.json")
@@ -26,6 +28,17 @@ PLAN = os.path.join(ROOT, "events", "plans", "local-sale.json")
 def spillway(*args):
     assert os.path.exists(CLI), f"build it first: cargo build -p spillway-cli ({CLI})"
     return subprocess.run([CLI, "event", *args], capture_output=True, text=True, timeout=300)
+
+
+def weights():
+    """The weighted pair: a plan moves no weight (starting weights are refused)."""
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in boto3.client(
+        "cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]}
+    record = outputs["ReadEndpoint"].rstrip(".") + "."
+    zone = next(z["Id"].split("/")[-1] for z in
+                boto3.client("route53").list_hosted_zones()["HostedZones"]
+                if record.endswith(z["Name"]))
+    return local_stack.weights(zone, record)
 
 
 def cluster_state():
@@ -113,6 +126,7 @@ def wait_for_prepare(since, timeout=90):
 
 def test_a_scheduled_plan_is_prepared_cancelled_and_recovered(tmp_path):
     before = cluster_state()
+    pair = weights()
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     # Prepare 25 s from now (start − 5 min lead).
     start = now + datetime.timedelta(minutes=5, seconds=25)
@@ -138,6 +152,7 @@ def test_a_scheduled_plan_is_prepared_cancelled_and_recovered(tmp_path):
     during = cluster_state()
     assert during["writer"][1] == "db.r5.2xlarge"
     assert during["acu"] == (8, 64)
+    assert weights() == pair
 
     done = spillway("cancel", path, "--stack", STACK)
     assert done.returncode == 0, done.stderr
@@ -149,3 +164,4 @@ def test_a_scheduled_plan_is_prepared_cancelled_and_recovered(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "recover: SUCCEEDED" in done.stdout
     assert cluster_state() == before
+    assert weights() == pair

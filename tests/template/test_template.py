@@ -298,3 +298,70 @@ def test_the_records_are_deleted_before_anything_that_brings_the_weight_back(tem
     # the name would send every read to the serverless reader.
     assert "ProvisionedRecord" in template["Resources"]["ServerlessRecord"]["DependsOn"], \
         "the serverless record is deleted first"
+
+
+def planned_statements(template):
+    """The planned-event function's statements, each with the Condition (if any) it is under:
+    (statement, template condition name or None)."""
+    found = []
+    for item in template["Resources"]["PlannedEventFunction"]["Properties"]["Policies"][0][
+            "Statement"]:
+        if isinstance(item, dict) and "Fn::If" in item:
+            condition, then, _ = item["Fn::If"]
+            found.append((then, condition))
+        else:
+            found.append((item, None))
+    return found
+
+
+def test_the_planned_event_function_deletes_and_creates_only_tagged_instances(template):
+    statements = planned_statements(template)
+
+    def granting(action):
+        return [(s, c) for s, c in statements
+                if action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+
+    # Without auto scaling, IAM itself keeps deletions to Spillway's instances ...
+    deletes = [s for s, c in granting("rds:DeleteDBInstance") if c is None]
+    assert deletes and all(
+        s["Condition"]["StringLike"]["aws:ResourceTag/spillway:event"] == "*" for s in deletes)
+    creates_db = [s for s, c in granting("rds:CreateDBInstance")
+                  if c is None and "db:*" in json.dumps(s["Resource"])]
+    assert creates_db and all(
+        s["Condition"]["StringLike"]["aws:RequestTag/spillway:event"] == "*" for s in creates_db)
+    # ... and tags only the keys it owns.
+    for s, c in granting("rds:AddTagsToResource"):
+        if c is None:
+            assert set(s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]) <= {
+                "spillway:event", "spillway:restore", "spillway:role"}, s
+    # The untagged grant exists only for Application Auto Scaling's permission probes.
+    broad = [(s, c) for s, c in granting("rds:DeleteDBInstance") if c is not None]
+    assert [c for _, c in broad] == ["AutoScaling"]
+    # Failover and cluster changes: this stack's cluster only.
+    for action in ("rds:FailoverDBCluster", "rds:ModifyDBCluster"):
+        for s, _ in granting(action):
+            assert s["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:rds:${AWS::Region}:"
+                                     "${AWS::AccountId}:cluster:${ClusterIdentifier}"}
+
+
+def test_prepare_and_recover_read_only_the_weight_loops_they_wait_for(template):
+    for rid in ("PrepareStateMachine", "RecoverStateMachine"):
+        machine = template["Resources"][rid]["Properties"]
+        subs = machine["DefinitionSubstitutions"]
+        assert subs["ScaleUpStateMachineArn"] == {"Ref": "ScaleUpStateMachine"}
+        assert subs["ScaleDownStateMachineArn"] == {"Ref": "ScaleDownStateMachine"}
+        assert subs["Phase"] == ("prepare" if rid.startswith("Prepare") else "recover")
+        statements = machine["Policies"][1]["Statement"]
+        actions = sorted(a for s in statements for a in s["Action"])
+        assert actions == ["dynamodb:GetItem", "states:DescribeExecution"]
+        describe = next(s for s in statements if s["Action"] == ["states:DescribeExecution"])
+        assert all(":execution:${AWS::StackName}-scale-" in r["Fn::Sub"]
+                   for r in describe["Resource"])
+    role = template["Resources"]["PlannedEventSchedulerRole"]["Properties"]
+    trust = role["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    allowed = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert allowed == [{"Effect": "Allow", "Action": ["states:StartExecution"],
+                        "Resource": [{"Ref": "PrepareStateMachine"},
+                                     {"Ref": "RecoverStateMachine"}]}]

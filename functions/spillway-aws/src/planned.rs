@@ -31,6 +31,16 @@ struct ClusterFacts {
     engine_version: String,
 }
 
+impl ClusterFacts {
+    fn of(c: &aws_sdk_rds::types::DbCluster) -> Self {
+        Self {
+            arn: c.db_cluster_arn().unwrap_or_default().to_string(),
+            engine: c.engine().unwrap_or_default().to_string(),
+            engine_version: c.engine_version().unwrap_or_default().to_string(),
+        }
+    }
+}
+
 pub struct PlannedEvents {
     pub rds: aws_sdk_rds::Client,
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
@@ -62,22 +72,8 @@ impl PlannedEvents {
         writer_class: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Observed, String> {
-        let out = self
-            .rds
-            .describe_db_clusters()
-            .db_cluster_identifier(cluster)
-            .send()
-            .await
-            .map_err(|e| describe("DescribeDBClusters", &e))?;
-        let c = out
-            .db_clusters()
-            .first()
-            .ok_or_else(|| format!("DescribeDBClusters: cluster {cluster} not found"))?;
-        let facts = ClusterFacts {
-            arn: c.db_cluster_arn().unwrap_or_default().to_string(),
-            engine: c.engine().unwrap_or_default().to_string(),
-            engine_version: c.engine_version().unwrap_or_default().to_string(),
-        };
+        let c = self.cluster(cluster).await?;
+        let facts = ClusterFacts::of(&c);
         let tiers: BTreeMap<String, (bool, u8)> = c
             .db_cluster_members()
             .iter()
@@ -216,7 +212,7 @@ impl PlannedEvents {
         Ok(seen)
     }
 
-    async fn facts(&self, cluster: &str) -> Result<ClusterFacts, String> {
+    async fn cluster(&self, cluster: &str) -> Result<aws_sdk_rds::types::DbCluster, String> {
         let out = self
             .rds
             .describe_db_clusters()
@@ -224,15 +220,14 @@ impl PlannedEvents {
             .send()
             .await
             .map_err(|e| describe("DescribeDBClusters", &e))?;
-        let c = out
-            .db_clusters()
+        out.db_clusters()
             .first()
-            .ok_or_else(|| format!("DescribeDBClusters: cluster {cluster} not found"))?;
-        Ok(ClusterFacts {
-            arn: c.db_cluster_arn().unwrap_or_default().to_string(),
-            engine: c.engine().unwrap_or_default().to_string(),
-            engine_version: c.engine_version().unwrap_or_default().to_string(),
-        })
+            .cloned()
+            .ok_or_else(|| format!("DescribeDBClusters: cluster {cluster} not found"))
+    }
+
+    async fn facts(&self, cluster: &str) -> Result<ClusterFacts, String> {
+        Ok(ClusterFacts::of(&self.cluster(cluster).await?))
     }
 
     /// The newest 1-minute maximum of `DatabaseConnections` (AWS/RDS) of each instance, from the
@@ -418,21 +413,11 @@ impl PlannedEvents {
     }
 
     async fn writer_settings(&self, cluster: &str) -> Result<WriterSettings, String> {
-        let out = self
-            .rds
-            .describe_db_clusters()
-            .db_cluster_identifier(cluster)
-            .send()
-            .await
-            .map_err(|e| describe("DescribeDBClusters", &e))?;
-        let writer = out
-            .db_clusters()
-            .first()
-            .and_then(|c| {
-                c.db_cluster_members()
-                    .iter()
-                    .find(|m| m.is_cluster_writer() == Some(true))
-            })
+        let c = self.cluster(cluster).await?;
+        let writer = c
+            .db_cluster_members()
+            .iter()
+            .find(|m| m.is_cluster_writer() == Some(true))
             .and_then(|m| m.db_instance_identifier())
             .map(str::to_string);
         let Some(writer) = writer else {

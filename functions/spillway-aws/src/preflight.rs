@@ -20,6 +20,59 @@ pub struct PreflightError(String);
 
 use crate::describe_error as describe;
 
+/// A deployed stack's parameters (resolved values) and outputs.
+#[derive(Debug, Clone, Default)]
+pub struct StackFacts {
+    pub name: String,
+    pub parameters: BTreeMap<String, String>,
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl StackFacts {
+    pub fn output(&self, key: &str) -> Result<&str, String> {
+        self.outputs.get(key).map(String::as_str).ok_or_else(|| {
+            format!(
+                "stack {} has no output {key} (deployed by an older template? run sam deploy)",
+                self.name
+            )
+        })
+    }
+}
+
+pub async fn describe_stack(config: &SdkConfig, name: &str) -> Result<StackFacts, String> {
+    let out = aws_sdk_cloudformation::Client::new(config)
+        .describe_stacks()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| describe("DescribeStacks", &e))?;
+    let s = out
+        .stacks()
+        .first()
+        .ok_or_else(|| format!("no stack named {name}"))?;
+    Ok(StackFacts {
+        name: name.to_string(),
+        parameters: s
+            .parameters()
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.parameter_key()?.to_owned(),
+                    p.resolved_value()
+                        .or(p.parameter_value())
+                        .unwrap_or_default()
+                        .to_owned(),
+                ))
+            })
+            .collect(),
+        outputs: s
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+            .collect(),
+    })
+}
+
 /// The snapshot of `stack` at `now` (Unix seconds), and the reads that failed.
 pub async fn snapshot(
     config: &SdkConfig,
@@ -27,33 +80,13 @@ pub async fn snapshot(
     now: i64,
 ) -> Result<(Snapshot, Vec<String>), PreflightError> {
     let cfn = aws_sdk_cloudformation::Client::new(config);
-    let described = cfn
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
+    let StackFacts {
+        parameters,
+        outputs,
+        ..
+    } = describe_stack(config, stack)
         .await
-        .map_err(|e| PreflightError(describe("DescribeStacks", &e)))?;
-    let Some(found) = described.stacks().first() else {
-        return Err(PreflightError(format!("no stack named {stack}")));
-    };
-    let parameters: BTreeMap<String, String> = found
-        .parameters()
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.parameter_key()?.to_owned(),
-                p.resolved_value()
-                    .or(p.parameter_value())
-                    .unwrap_or_default()
-                    .to_owned(),
-            ))
-        })
-        .collect();
-    let outputs: BTreeMap<String, String> = found
-        .outputs()
-        .iter()
-        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-        .collect();
+        .map_err(PreflightError)?;
     let mut errors = Vec::new();
     let mut s = Snapshot {
         stack: stack.to_owned(),

@@ -102,6 +102,19 @@ impl TopologySource for Rds {
     }
 }
 
+/// A weight-step guard's read error: throttling is told apart (the machines retry it).
+fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    call: &str,
+    e: &aws_sdk_rds::error::SdkError<E>,
+) -> spillway::shifting::shift::StoreError {
+    let message = describe(call, e);
+    if crate::is_throttling(e.as_service_error().and_then(|s| s.code())) {
+        spillway::shifting::shift::StoreError::Throttled(message)
+    } else {
+        spillway::shifting::shift::StoreError::Other(message)
+    }
+}
+
 impl Rds {
     /// The cluster's status (the weight step's failover guard); `Ok(None)` when it does not
     /// exist.
@@ -128,16 +141,7 @@ impl Rds {
             {
                 Ok(None)
             }
-            Err(e) => {
-                let message = describe("DescribeDBClusters", &e);
-                Err(
-                    if crate::is_throttling(e.as_service_error().and_then(|s| s.code())) {
-                        spillway::shifting::shift::StoreError::Throttled(message)
-                    } else {
-                        spillway::shifting::shift::StoreError::Other(message)
-                    },
-                )
-            }
+            Err(e) => Err(store_error("DescribeDBClusters", &e)),
         }
     }
 }
@@ -168,16 +172,7 @@ impl Rds {
             {
                 Ok(None)
             }
-            Err(e) => {
-                let message = describe("DescribeDBInstances", &e);
-                Err(
-                    if crate::is_throttling(e.as_service_error().and_then(|s| s.code())) {
-                        spillway::shifting::shift::StoreError::Throttled(message)
-                    } else {
-                        spillway::shifting::shift::StoreError::Other(message)
-                    },
-                )
-            }
+            Err(e) => Err(store_error("DescribeDBInstances", &e)),
         }
     }
 }

@@ -2,8 +2,6 @@
 //! (CloudFormation), the one-time schedules (EventBridge Scheduler), and a start by hand (Step
 //! Functions).
 
-use std::collections::BTreeMap;
-
 use aws_config::SdkConfig;
 use aws_sdk_scheduler::types::{
     ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target,
@@ -11,59 +9,8 @@ use aws_sdk_scheduler::types::{
 
 use crate::describe_error as describe;
 
-/// A deployed stack, as the command needs it.
-#[derive(Debug, Clone, Default)]
-pub struct Stack {
-    pub name: String,
-    pub parameters: BTreeMap<String, String>,
-    pub outputs: BTreeMap<String, String>,
-}
-
-impl Stack {
-    pub fn output(&self, key: &str) -> Result<&str, String> {
-        self.outputs.get(key).map(String::as_str).ok_or_else(|| {
-            format!(
-                "stack {} has no output {key} (deployed before planned events? run sam deploy)",
-                self.name
-            )
-        })
-    }
-}
-
-pub async fn describe_stack(config: &SdkConfig, name: &str) -> Result<Stack, String> {
-    let cfn = aws_sdk_cloudformation::Client::new(config);
-    let out = cfn
-        .describe_stacks()
-        .stack_name(name)
-        .send()
-        .await
-        .map_err(|e| describe("DescribeStacks", &e))?;
-    let s = out
-        .stacks()
-        .first()
-        .ok_or_else(|| format!("no stack named {name}"))?;
-    Ok(Stack {
-        name: name.to_string(),
-        parameters: s
-            .parameters()
-            .iter()
-            .filter_map(|p| {
-                Some((
-                    p.parameter_key()?.to_owned(),
-                    p.resolved_value()
-                        .or(p.parameter_value())
-                        .unwrap_or_default()
-                        .to_owned(),
-                ))
-            })
-            .collect(),
-        outputs: s
-            .outputs()
-            .iter()
-            .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-            .collect(),
-    })
-}
+/// The deployed stack, as `spillway check` reads it too.
+pub use crate::preflight::{StackFacts as Stack, describe_stack};
 
 /// One schedule as `spillway event list` shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

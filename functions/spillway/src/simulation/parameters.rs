@@ -21,7 +21,7 @@ pub enum ParameterError {
 
 /// The template's parameters that change nothing the simulator models (names, endpoints,
 /// schedules, logging): accepted and ignored, so a deployed stack's whole list can be passed.
-pub const NOT_SIMULATED: [&str; 18] = [
+pub const NOT_SIMULATED: [&str; 20] = [
     "ClusterIdentifier",
     "ServerlessInstanceIdentifier",
     "MonitoringRoleArn",
@@ -37,6 +37,9 @@ pub const NOT_SIMULATED: [&str; 18] = [
     "MaxReplicaLagMilliseconds",
     "EventStartSchedule",
     "EventEndSchedule",
+    // Announced sales (Prepare / Recover) happen outside a spike's run.
+    "PlannedEventPollSeconds",
+    "DrainSeconds",
     "MetricsNamespace",
     "MetricsFilterPattern",
     "Architecture",
