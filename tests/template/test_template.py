@@ -337,11 +337,16 @@ def test_the_planned_event_function_deletes_and_creates_only_tagged_instances(te
     # The untagged grant exists only for Application Auto Scaling's permission probes.
     broad = [(s, c) for s, c in granting("rds:DeleteDBInstance") if c is not None]
     assert [c for _, c in broad] == ["AutoScaling"]
-    # Failover and cluster changes: this stack's cluster only.
-    for action in ("rds:FailoverDBCluster", "rds:ModifyDBCluster"):
-        for s, _ in granting(action):
-            assert s["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:rds:${AWS::Region}:"
-                                     "${AWS::AccountId}:cluster:${ClusterIdentifier}"}
+    # Failover and cluster changes: this stack's cluster only (a failover also names its
+    # target instance, which RDS authorises as a db resource).
+    cluster = {"Fn::Sub": "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:"
+                          "cluster:${ClusterIdentifier}"}
+    instance = {"Fn::Sub": "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:*"}
+    assert all(s["Resource"] == cluster for s, _ in granting("rds:ModifyDBCluster"))
+    assert sorted(json.dumps(s["Resource"]) for s, _ in granting("rds:FailoverDBCluster")) == \
+        sorted([json.dumps(cluster), json.dumps(instance)])
+    for s, _ in granting("rds:FailoverDBCluster"):
+        assert s["Action"] == ["rds:FailoverDBCluster"] or s["Resource"] == cluster, s
 
 
 def test_prepare_and_recover_read_only_the_weight_loops_they_wait_for(template):

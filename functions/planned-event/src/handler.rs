@@ -306,6 +306,7 @@ mod tests {
             writer,
             tier: 1,
             tags: Default::default(),
+            pending_changes: false,
         }
     }
 
@@ -326,6 +327,7 @@ mod tests {
             serverless_instance: "orders-serverless".into(),
             writer_class_orderable: Some(true),
             autoscaling_min: None,
+            autoscaling_max: None,
             endpoint: None,
             connections: Default::default(),
             now: "2026-12-12T18:50:00Z".parse().unwrap(),
@@ -411,11 +413,11 @@ mod tests {
             steps,
             [
                 "record-restore",
+                "acu",
                 "writer-create",
                 "writer-available",
                 "failover",
-                "acu",
-                "cluster-available",
+                "writer-moved",
                 "done"
             ]
         );

@@ -8,7 +8,7 @@ use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace}
 use aws_sdk_rds::types::{Filter, ServerlessV2ScalingConfiguration, Tag};
 use chrono::{DateTime, Utc};
 use spillway::planned::plan::AcuRange;
-use spillway::planned::reconcile::{Action, Endpoint, Instance, Observed};
+use spillway::planned::reconcile::{Action, Endpoint, Instance, Observed, Reading};
 
 use crate::describe_error as describe;
 
@@ -114,7 +114,11 @@ impl PlannedEvents {
                     .get(&id)
                     .copied()
                     .unwrap_or((false, i.promotion_tier().unwrap_or(1).clamp(0, 15) as u8));
+                let pending = i.pending_modified_values().is_some_and(|p| {
+                    *p != aws_sdk_rds::types::PendingModifiedValues::builder().build()
+                });
                 members.push(Instance {
+                    pending_changes: pending,
                     class: i.db_instance_class().unwrap_or_default().to_string(),
                     status: i.db_instance_status().unwrap_or_default().to_string(),
                     writer,
@@ -141,7 +145,7 @@ impl PlannedEvents {
                     .is_empty(),
             ),
         };
-        let autoscaling_min = if self.scope.autoscaling {
+        let autoscaling = if self.scope.autoscaling {
             let out = self
                 .autoscaling
                 .describe_scalable_targets()
@@ -154,7 +158,10 @@ impl PlannedEvents {
             let target = out.scalable_targets().first().ok_or_else(|| {
                 format!("DescribeScalableTargets: no scalable target for {cluster}")
             })?;
-            Some(target.min_capacity().max(0) as u32)
+            Some((
+                target.min_capacity().max(0) as u32,
+                target.max_capacity().max(0) as u32,
+            ))
         } else {
             None
         };
@@ -188,7 +195,8 @@ impl PlannedEvents {
             members,
             serverless_instance: self.scope.serverless_instance.clone(),
             writer_class_orderable,
-            autoscaling_min,
+            autoscaling_min: autoscaling.map(|(min, _)| min),
+            autoscaling_max: autoscaling.map(|(_, max)| max),
             endpoint,
             connections: BTreeMap::new(),
             now,
@@ -236,7 +244,7 @@ impl PlannedEvents {
         &self,
         instances: &[String],
         now: DateTime<Utc>,
-    ) -> Result<BTreeMap<String, f64>, String> {
+    ) -> Result<BTreeMap<String, Reading>, String> {
         use aws_sdk_cloudwatch::primitives::DateTime as SdkTime;
         use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
         if instances.is_empty() {
@@ -290,10 +298,11 @@ impl PlannedEvents {
                 .timestamps()
                 .iter()
                 .zip(r.values())
-                .max_by_key(|(t, _)| t.to_millis().unwrap_or(0))
-                .map(|(_, v)| *v);
-            if let (Some(id), Some(v)) = (instances.get(n), newest) {
-                found.insert(id.clone(), v);
+                .map(|(t, v)| (t.to_millis().unwrap_or(0), *v))
+                .max_by_key(|(t, _)| *t);
+            if let (Some(id), Some((t, value))) = (instances.get(n), newest) {
+                let at = DateTime::<Utc>::from_timestamp_millis(t).unwrap_or(now);
+                found.insert(id.clone(), Reading { value, at });
             }
         }
         Ok(found)
@@ -359,6 +368,8 @@ impl PlannedEvents {
                     .map_err(|e| describe("FailoverDBCluster", &e))?;
             }
             Action::SetTier { id, tier } => {
+                // ApplyImmediately also applies the instance's pending modifications: Prepare
+                // refuses a writer that has any (reconcile.rs), so only the tier applies.
                 rds.modify_db_instance()
                     .db_instance_identifier(id)
                     .promotion_tier(i32::from(*tier))

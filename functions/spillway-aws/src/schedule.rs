@@ -12,6 +12,10 @@ use crate::describe_error as describe;
 /// The deployed stack, as `spillway check` reads it too.
 pub use crate::preflight::{StackFacts as Stack, describe_stack};
 
+/// Spillway's schedules live in the default group (ListSchedules without a group lists every
+/// group; GetSchedule without one reads only the default).
+const GROUP: &str = "default";
+
 /// One schedule as `spillway event list` shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Scheduled {
@@ -40,6 +44,7 @@ impl Schedules {
         let mut pages = self
             .client
             .list_schedules()
+            .group_name(GROUP)
             .name_prefix(prefix)
             .into_paginator()
             .send();
@@ -50,6 +55,7 @@ impl Schedules {
                 let got = self
                     .client
                     .get_schedule()
+                    .group_name(GROUP)
                     .name(name)
                     .send()
                     .await
@@ -85,6 +91,7 @@ impl Schedules {
     ) -> Result<(), String> {
         self.client
             .create_schedule()
+            .group_name(GROUP)
             .name(name)
             .schedule_expression(expression)
             .schedule_expression_timezone("UTC")
@@ -112,7 +119,14 @@ impl Schedules {
 
     /// Deletes a schedule; `Ok(false)` when there was none.
     pub async fn delete(&self, name: &str) -> Result<bool, String> {
-        match self.client.delete_schedule().name(name).send().await {
+        match self
+            .client
+            .delete_schedule()
+            .group_name(GROUP)
+            .name(name)
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e)
                 if e.as_service_error()

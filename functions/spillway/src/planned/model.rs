@@ -28,6 +28,8 @@ pub struct Durations {
     /// A reader's connections reach 0 this long after it left what clients resolve (an
     /// assumption: pools that recycle connections within 90 s).
     pub drain_seconds: i64,
+    /// ModifyDBClusterEndpoint until the endpoint is available again.
+    pub endpoint_seconds: i64,
     /// One call of the function.
     pub call_seconds: i64,
 }
@@ -40,6 +42,7 @@ impl Default for Durations {
             delete_seconds: 5 * 60,
             modify_seconds: 30,
             drain_seconds: 90,
+            endpoint_seconds: 20,
             call_seconds: 1,
         }
     }
@@ -54,6 +57,7 @@ enum Landing {
     ClusterAvailable,
     Drained(String),
     AutoScaled(u32),
+    EndpointAvailable,
 }
 
 /// The in-memory cluster.
@@ -136,6 +140,7 @@ impl Model {
                     writer: false,
                     tier: *tier,
                     tags: tags.clone(),
+                    pending_changes: false,
                 });
                 self.after(d.create_seconds, Landing::Available(id.clone()));
             }
@@ -185,6 +190,8 @@ impl Model {
                     .cloned()
                     .collect();
                 e.excluded = excluded.clone();
+                e.status = "modifying".into();
+                self.after(d.endpoint_seconds, Landing::EndpointAvailable);
                 for id in newly {
                     self.after(d.drain_seconds, Landing::Drained(id));
                 }
@@ -226,8 +233,16 @@ impl Model {
                 }
                 Landing::Gone(id) => self.seen.members.retain(|m| m.id != id),
                 Landing::ClusterAvailable => self.seen.status = "available".into(),
+                Landing::EndpointAvailable => {
+                    if let Some(e) = self.seen.endpoint.as_mut() {
+                        e.status = "available".into();
+                    }
+                }
                 Landing::Drained(id) => {
-                    self.seen.connections.insert(id, 0.0);
+                    let at = self.seen.now;
+                    self.seen
+                        .connections
+                        .insert(id, super::reconcile::Reading { value: 0.0, at });
                 }
                 Landing::AutoScaled(min) => {
                     // Auto scaling adds readers (its own names) up to its minimum.
@@ -248,6 +263,7 @@ impl Model {
                             writer: false,
                             tier: 1,
                             tags: BTreeMap::new(),
+                            pending_changes: false,
                         });
                     }
                 }

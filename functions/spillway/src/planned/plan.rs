@@ -295,6 +295,15 @@ fn acu_range(v: &Value, err: &mut impl FnMut(&str, String)) -> Option<AcuRange> 
             err("serverlessAcu.max", format!("must be at least min ({min})"));
             None
         }
+        // ServerlessV2ScalingConfiguration: "The maximum capacity must be higher than 0.5
+        // ACUs" (AWS::RDS::DBCluster); ModifyDBCluster refuses it.
+        (Some(_), Some(max)) if max < 1.0 => {
+            err(
+                "serverlessAcu.max",
+                "must be at least 1 (RDS refuses a maximum of 0.5 ACU)".into(),
+            );
+            None
+        }
         (Some(min), Some(max)) if !bad => Some(AcuRange { min, max }),
         _ => None,
     }
@@ -426,6 +435,12 @@ mod tests {
             got.iter()
                 .any(|e| e.starts_with("end: must be after start")),
             "{got:#?}"
+        );
+        let mut tiny = good();
+        tiny["serverlessAcu"] = json!({"min": 0.5, "max": 0.5});
+        assert_eq!(
+            errors(tiny),
+            ["serverlessAcu.max: must be at least 1 (RDS refuses a maximum of 0.5 ACU)"]
         );
         assert!(
             got.iter()

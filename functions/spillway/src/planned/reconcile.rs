@@ -52,6 +52,8 @@ pub struct Instance {
     pub writer: bool,
     pub tier: u8,
     pub tags: BTreeMap<String, String>,
+    /// Modifications waiting for the maintenance window (`PendingModifiedValues`).
+    pub pending_changes: bool,
 }
 
 impl Instance {
@@ -86,11 +88,13 @@ pub struct Observed {
     /// Application Auto Scaling's minimum for the cluster's replicas (counting every reader,
     /// the serverless one too, as `rds:cluster:ReadReplicaCount` does); `None`: auto scaling off.
     pub autoscaling_min: Option<u32>,
+    /// Its maximum (same count).
+    pub autoscaling_max: Option<u32>,
     /// The provisioned readers' custom endpoint (an exclusion list) when Spillway manages it;
     /// `None`: clients resolve readers through an endpoint Spillway cannot change.
     pub endpoint: Option<Endpoint>,
     /// The newest `DatabaseConnections` of instances being drained.
-    pub connections: BTreeMap<String, f64>,
+    pub connections: BTreeMap<String, Reading>,
     pub now: DateTime<Utc>,
 }
 
@@ -110,6 +114,13 @@ impl Observed {
             .iter()
             .filter(|m| !m.writer && !self.is_serverless(m) && !m.going())
     }
+}
+
+/// A datapoint: its value, and the start of the minute it measures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    pub value: f64,
+    pub at: DateTime<Utc>,
 }
 
 /// A custom endpoint of type READER defined by its exclusion list: every reader that is not
@@ -559,6 +570,21 @@ impl Run<'_> {
             }
             _ => {}
         }
+        // Someone else's instance under a name Spillway would create for this plan.
+        let ours_prefix = instance_id(plan, "x").trim_end_matches('x').to_string();
+        if let Some(m) = s
+            .members
+            .iter()
+            .find(|m| m.id.starts_with(&ours_prefix) && !m.created_by(&self.event))
+        {
+            return Err(refuse(
+                "check",
+                format!(
+                    "instance {} exists and Spillway did not create it for this plan",
+                    m.id
+                ),
+            ));
+        }
         let first_change = !s.tags.contains_key(EVENT_TAG);
         if !s
             .members
@@ -607,6 +633,15 @@ impl Run<'_> {
                         ),
                     ));
                 }
+                if writer.pending_changes {
+                    return Err(refuse(
+                        "check",
+                        format!(
+                            "the writer {} has modifications pending for its maintenance window; the tier change Prepare makes would apply them now (ApplyImmediately): apply or cancel them before the sale",
+                            writer.id
+                        ),
+                    ));
+                }
                 if plan.old_writer == OldWriter::Remove {
                     return Err(refuse(
                         "check",
@@ -616,6 +651,17 @@ impl Run<'_> {
                         ),
                     ));
                 }
+            }
+            if let Some(max) = s.autoscaling_max
+                && plan.provisioned_readers + 1 > max
+            {
+                return Err(refuse(
+                    "check",
+                    format!(
+                        "the plan needs auto scaling's minimum at {} readers (the serverless one counted), above its maximum {max}: raise MaxReplicas first",
+                        plan.provisioned_readers + 1
+                    ),
+                ));
             }
             let readers_now = s.provisioned_readers().count();
             let to_add = (plan.provisioned_readers as usize).saturating_sub(readers_now);
@@ -652,6 +698,19 @@ impl Run<'_> {
             )
         })?;
 
+        // The serverless range first: the cheapest change, refused early if RDS refuses it (a
+        // maximum the engine version does not offer), and the longer it has, the warmer.
+        let acu = self.plan.serverless_acu;
+        if s.acu != Some(acu) {
+            return act(
+                "acu",
+                vec![Action::SetAcu {
+                    min: acu.min,
+                    max: acu.max,
+                }],
+            );
+        }
+
         // The writer.
         if let Some(class) = writer_change {
             match temp {
@@ -677,15 +736,21 @@ impl Run<'_> {
                             vec![],
                         );
                     }
-                    if s.status != "available" {
-                        let reason = format!("cluster {} is {}", s.cluster, s.status);
-                        return self.wait("failover", self.limits.failover_seconds, reason, vec![]);
-                    }
+                    // Issued by this run (the wait after it is "failover"): wait for it to land.
                     if self.in_wait(&["failover", "writer-moved"]) {
                         let reason = format!("{} is not the writer yet", t.id);
                         return self.wait(
                             "writer-moved",
                             self.limits.failover_seconds,
+                            reason,
+                            vec![],
+                        );
+                    }
+                    if s.status != "available" {
+                        let reason = format!("cluster {} is {}", s.cluster, s.status);
+                        return self.wait(
+                            "failover-ready",
+                            self.limits.cluster_available_seconds,
                             reason,
                             vec![],
                         );
@@ -829,16 +894,6 @@ impl Run<'_> {
                     vec![],
                 );
             }
-        }
-        let acu = self.plan.serverless_acu;
-        if s.acu != Some(acu) {
-            return act(
-                "acu",
-                vec![Action::SetAcu {
-                    min: acu.min,
-                    max: acu.max,
-                }],
-            );
         }
         if s.status != "available" {
             let reason = format!("cluster {} is {}", s.cluster, s.status);
@@ -1034,28 +1089,38 @@ impl Run<'_> {
         }
         // Out of what clients resolve: the provisioned endpoint's exclusion list, when Spillway
         // manages the endpoint.
-        if let Some(e) = &s.endpoint
-            && !e.excluded.contains(&m.id)
-        {
-            let mut excluded = e.excluded.clone();
-            excluded.push(m.id.clone());
-            return act(
-                &format!("exclude:{}", m.id),
-                vec![Action::SetExcluded {
-                    endpoint: e.id.clone(),
-                    excluded,
-                }],
-            );
+        if let Some(e) = &s.endpoint {
+            let step = format!("exclude:{}", m.id);
+            if !e.excluded.contains(&m.id) {
+                let mut excluded = e.excluded.clone();
+                excluded.push(m.id.clone());
+                return act(
+                    &step,
+                    vec![Action::SetExcluded {
+                        endpoint: e.id.clone(),
+                        excluded,
+                    }],
+                );
+            }
+            // The endpoint's DNS still names the reader until its change is done.
+            if e.status != "available" {
+                let reason = format!("endpoint {} is {}", e.id, e.status);
+                return self.wait(&step, self.limits.cluster_available_seconds, reason, vec![]);
+            }
         }
         let step = format!("drain:{}", m.id);
         let waited = self.waited(&step);
         let ttl = i64::from(self.limits.record_ttl_seconds);
         let connections = s.connections.get(&m.id).copied();
-        let drained = connections.is_some_and(|c| c <= self.limits.drained_connections);
+        // Only a minute measured since the drain began counts: an older one saw clients that
+        // still resolved the reader.
+        let since = s.now - chrono::Duration::seconds(waited);
+        let drained = connections
+            .is_some_and(|c| c.value <= self.limits.drained_connections && c.at >= since);
         let bound = ttl + i64::from(self.limits.drain_seconds);
         if waited <= ttl || (!drained && waited < bound) {
             let reason = match connections {
-                Some(c) => format!("{} has {c} connections", m.id),
+                Some(c) => format!("{} has {} connections", m.id, c.value),
                 None => format!("{} has no connection count yet", m.id),
             };
             // The bound ends the wait with a deletion, not a failure: a pool that never lets

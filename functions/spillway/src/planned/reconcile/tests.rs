@@ -41,6 +41,7 @@ fn instance(id: &str, class: &str, writer: bool) -> Instance {
         writer,
         tier: 1,
         tags: BTreeMap::new(),
+        pending_changes: false,
     }
 }
 
@@ -70,6 +71,7 @@ fn cluster(readers: usize) -> Observed {
         serverless_instance: SERVERLESS.into(),
         writer_class_orderable: Some(true),
         autoscaling_min: None,
+        autoscaling_max: None,
         endpoint: None,
         connections: BTreeMap::new(),
         now: now(),
@@ -464,4 +466,107 @@ proptest! {
         prop_assert!(!model.seen.members.iter().any(|m| ours(&m.id)));
         prop_assert!(model.seen.tags.is_empty());
     }
+}
+
+#[test]
+fn a_cluster_busy_before_the_failover_delays_it_and_does_not_skip_it() {
+    // The temporary writer is ready while the cluster is `modifying` (the ACU change, a
+    // maintenance): the failover waits for the cluster, then is issued.
+    let plan = plan();
+    let mut model = Model::new(cluster(1));
+    model.durations.modify_seconds = 9 * 60;
+    let played = model.play(Phase::Prepare, &plan, &limits());
+    assert_eq!(played.outcome, Ok(()), "{:#?}", played.lines);
+    let failovers = model
+        .log
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::Failover { .. }))
+        .count();
+    assert_eq!(failovers, 1);
+    assert_eq!(writer(&model.seen).class, "db.r6g.4xlarge");
+    assert!(
+        played.lines.iter().any(|l| l.step == "failover-ready"),
+        "{:#?}",
+        played.lines
+    );
+}
+
+#[test]
+fn a_minimum_above_auto_scalings_maximum_and_pending_changes_are_refused() {
+    let mut seen = cluster(1);
+    seen.autoscaling_min = Some(2);
+    seen.autoscaling_max = Some(3);
+    let text = refused(Phase::Prepare, &plan(), &seen);
+    assert!(text.contains("above its maximum 3"), "{text}");
+
+    let mut seen = cluster(1);
+    seen.members[0].pending_changes = true;
+    let text = refused(Phase::Prepare, &plan(), &seen);
+    assert!(text.contains("modifications pending"), "{text}");
+    // Without a writer change, the writer's pending changes are not Prepare's business.
+    let readers_only = plan_with(json!({"writerClass": null}));
+    assert!(decide(Phase::Prepare, &readers_only, &seen, None, &limits()).is_ok());
+}
+
+#[test]
+fn a_reading_from_before_the_drain_does_not_count_as_drained() {
+    let plan = plan_with(json!({"writerClass": null, "provisionedReaders": 2}));
+    let mut model = Model::new(cluster(1));
+    assert_eq!(model.play(Phase::Prepare, &plan, &limits()).outcome, Ok(()));
+    let reader = "orders-ev202612121900-r1".to_string();
+    // Idle an hour ago; nothing since (no exclusion: no endpoint Spillway manages).
+    let old = model.seen.now - chrono::Duration::hours(1);
+    model.seen.connections.insert(
+        reader.clone(),
+        Reading {
+            value: 0.0,
+            at: old,
+        },
+    );
+    model.durations.drain_seconds = i64::MAX / 4;
+    let limits = Limits {
+        record_ttl_seconds: 60,
+        ..limits()
+    };
+    let start = model.seen.now;
+    assert_eq!(model.play(Phase::Recover, &plan, &limits).outcome, Ok(()));
+    let (at, _) = model
+        .log
+        .iter()
+        .find(|(_, a)| matches!(a, Action::DeleteInstance { .. }))
+        .unwrap();
+    let waited = (*at - start).num_seconds();
+    assert!(
+        waited >= i64::from(limits.record_ttl_seconds + limits.drain_seconds),
+        "deleted after {waited} s on a reading from before the drain"
+    );
+}
+
+#[test]
+fn the_drain_starts_once_the_endpoint_has_applied_the_exclusion() {
+    let plan = plan_with(json!({"writerClass": null, "provisionedReaders": 2}));
+    let mut seen = cluster(1);
+    seen.endpoint = Some(Endpoint {
+        id: "spillway-ro".into(),
+        status: "available".into(),
+        excluded: vec![SERVERLESS.into()],
+    });
+    let mut model = Model::new(seen);
+    model.durations.endpoint_seconds = 100;
+    assert_eq!(model.play(Phase::Prepare, &plan, &limits()).outcome, Ok(()));
+    let played = model.play(Phase::Recover, &plan, &limits());
+    assert_eq!(played.outcome, Ok(()), "{:#?}", played.lines);
+    let first = |prefix: &str| {
+        played
+            .lines
+            .iter()
+            .find(|l| l.step.starts_with(prefix))
+            .map(|l| l.at_seconds)
+            .unwrap()
+    };
+    assert!(
+        first("drain:") >= first("exclude:") + 100,
+        "{:#?}",
+        played.lines
+    );
 }
