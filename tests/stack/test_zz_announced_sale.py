@@ -68,11 +68,11 @@ def test_a_plan_is_checked_and_its_dry_run_changes_nothing():
     expected = [
         "Prepare (scheduled at 2026-12-12T18:50:00Z)",
         "record-restore", "tag the cluster: spillway:event=20261212t1900z",
+        "acu", "set the serverless range to 8–64 ACU",
         "writer-create", "create orders-ev202612121900-w (db.r5.2xlarge, promotion tier 0",
         "failover", "fail over to orders-ev202612121900-w",
         "set orders-writer's promotion tier to 15",
         "readers-create", "create orders-ev202612121900-r1 (db.r6g.xlarge",
-        "acu", "set the serverless range to 8–64 ACU",
         "done (about",
         "Recover (scheduled at 2026-12-12T22:30:00Z)",
         "delete orders-ev202612121900-r1",
