@@ -198,9 +198,10 @@ def test_a_plan_is_prepared_and_recovered(planned):
 
 
 def test_a_run_that_stops_mid_way_resumes_without_a_second_writer(aws):
-    short = Planned(aws, max_calls=2)
+    short = Planned(aws, max_calls=3)
     c = short.cluster
-    # Two calls: the restore record, then the temporary writer's creation; then out of calls.
+    # Three calls: the restore record, the ACU range, the temporary writer's creation; then
+    # out of calls.
     first = short.run("prepare", plan(c))
     assert first["status"] == "FAILED" and first["error"] == "PlanCallsExhausted", cause(first)
     temp = f"{c}-ev{STAMP}-w"
