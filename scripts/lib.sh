@@ -105,6 +105,11 @@ setup_sam() {
 # endpoints), replica auto scaling off (it has no Application Auto Scaling), LocalEndpointUrl.
 LOCAL_STACK=spillway-local
 deploy_local_stack() {
+  build_local_stack
+  install_local_stack
+}
+
+build_local_stack() {
   log "sam build (x86_64 for the local emulator, debug mode: the bootstraps the tests built)"
   # For AWS, `sam build` makes release bootstraps (thin LTO, 4 codegen units, arm64 by default).
   # For the emulator the same code is built in debug mode (SAM_BUILD_MODE=debug: cargo lambda
@@ -117,6 +122,11 @@ deploy_local_stack() {
   SAM_BUILD_MODE=debug CARGO_LAMBDA_COMPILER=cargo \
     sam build --parameter-overrides Architecture=x86_64 ClusterIdentifier=orders \
     ServerlessInstanceIdentifier=orders-serverless RecordName=reads.orders.spillway.internal
+}
+
+# The prerequisites and `sam deploy` of what build_local_stack built, into the emulator that
+# AWS_ENDPOINT_URL names (several emulators can each get one from the same build).
+install_local_stack() {
   log "creating the prerequisites in the emulator (Aurora cluster, RDSOSMetrics, VPC, bucket)"
   local prep vpc bucket
   prep="$("$VENV/bin/python" "$ROOT/scripts/local_stack.py" prepare)"
@@ -133,7 +143,8 @@ deploy_local_stack() {
       AlarmCycleSeconds=10 CooldownSeconds=10 DirectTriggerWindowSeconds=60 \
       PlannedEventPollSeconds=1 DrainSeconds=5 \
       LocalEndpointUrl="$AWS_ENDPOINT_URL" \
-    >"$TMP/sam-deploy.log" 2>&1 || { tail -40 "$TMP/sam-deploy.log" >&2; die "sam deploy failed"; }
+    >"$TMP/sam-deploy-${AWS_ENDPOINT_URL##*:}.log" 2>&1 \
+    || { tail -40 "$TMP/sam-deploy-${AWS_ENDPOINT_URL##*:}.log" >&2; die "sam deploy failed"; }
   export SPILLWAY_STACK="$LOCAL_STACK"
 }
 

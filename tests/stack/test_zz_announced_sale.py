@@ -2,8 +2,9 @@
 dry-runs it, schedules it (EventBridge Scheduler, which fires Prepare), lists and cancels the
 schedules, and runs Recover by hand. The cluster is the stack's own (`orders`).
 
-This file runs last of tests/stack (its name): Prepare changes the cluster the other tests
-read, and Recover brings it back before the end.
+Prepare changes the cluster the other stack tests read (Recover brings it back before the
+end): scripts/test runs this file beside them on a stack of its own, in an emulator of its own;
+run with the others, its name puts it last.
 
 Emulator quirks (besides those of tests/e2e/test_planned_events.py): ministack's Scheduler fires
 due schedules every 10 seconds and ignores the time zone (the schedules are in UTC anyway).
