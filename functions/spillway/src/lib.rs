@@ -7,7 +7,8 @@
 //! - [`simulation`]: the what-if model (CloudWatch alarm evaluation, the loops, the clients,
 //!   the cost of each strategy, …);
 //! - [`preflight`]: the check of a deployment before the sale (each rule on a snapshot);
-//! - [`planned`]: planned events (the announced sale's plan);
+//! - [`planned`]: planned events (the announced sale: plan, Prepare / Recover, schedules);
+//! - [`region`]: every cluster of a Region, and the signals each scales on;
 //! - [`config`]: the parsers every binary's configuration shares.
 //!
 //! No Lambda runtime and no AWS SDK here: AWS capabilities are traits (e.g.
@@ -18,5 +19,6 @@ pub mod config;
 pub mod metrics;
 pub mod planned;
 pub mod preflight;
+pub mod region;
 pub mod shifting;
 pub mod simulation;
