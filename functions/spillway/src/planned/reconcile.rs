@@ -467,6 +467,13 @@ impl Run<'_> {
         }
     }
 
+    /// A wait for the cluster's status to change, under `step`.
+    fn cluster_wait(&self, step: &str, bound: u32, actions: Vec<Action>) -> Result<Decision, Stop> {
+        let s = self.seen;
+        let reason = format!("cluster {} is {}", s.cluster, s.status);
+        self.wait(step, bound, reason, actions)
+    }
+
     /// Whether the wait in progress is one of `steps`.
     fn in_wait(&self, steps: &[&str]) -> bool {
         self.waiting
@@ -747,11 +754,9 @@ impl Run<'_> {
                         );
                     }
                     if s.status != "available" {
-                        let reason = format!("cluster {} is {}", s.cluster, s.status);
-                        return self.wait(
+                        return self.cluster_wait(
                             "failover-ready",
                             self.limits.cluster_available_seconds,
-                            reason,
                             vec![],
                         );
                     }
@@ -769,11 +774,9 @@ impl Run<'_> {
                 }
                 Some(t) => {
                     if s.status == "failing-over" {
-                        let reason = format!("cluster {} is {}", s.cluster, s.status);
-                        return self.wait(
+                        return self.cluster_wait(
                             "writer-moved",
                             self.limits.failover_seconds,
-                            reason,
                             vec![],
                         );
                     }
@@ -896,11 +899,9 @@ impl Run<'_> {
             }
         }
         if s.status != "available" {
-            let reason = format!("cluster {} is {}", s.cluster, s.status);
-            return self.wait(
+            return self.cluster_wait(
                 "cluster-available",
                 self.limits.cluster_available_seconds,
-                reason,
                 vec![],
             );
         }
@@ -1012,8 +1013,7 @@ impl Run<'_> {
             });
         }
         if s.status == "failing-over" {
-            let reason = format!("cluster {} is {}", s.cluster, s.status);
-            return self.wait("writer-moved", self.limits.failover_seconds, reason, vec![]);
+            return self.cluster_wait("writer-moved", self.limits.failover_seconds, vec![]);
         }
         let mut issued = vec![];
         if writer.id == restore.writer && writer.tier != restore.writer_tier {
@@ -1041,11 +1041,9 @@ impl Run<'_> {
             return act("acu", issued);
         }
         if s.status != "available" {
-            let reason = format!("cluster {} is {}", s.cluster, s.status);
-            return self.wait(
+            return self.cluster_wait(
                 "cluster-available",
                 self.limits.cluster_available_seconds,
-                reason,
                 issued,
             );
         }
