@@ -14,15 +14,10 @@ use spillway_aws::sfn::StepFunctions;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = match MetricsConfig::from_lookup(|k| std::env::var(k).ok()) {
-        Ok(c) => c,
-        Err(e) => {
-            spillway_aws::init_lambda_logs("error");
-            tracing::error!(error = %e, "invalid configuration");
-            return Err(e.into());
-        }
-    };
-    spillway_aws::init_lambda_logs(&config.log_level);
+    let config =
+        spillway_aws::configured(MetricsConfig::from_lookup(|k| std::env::var(k).ok()), |c| {
+            &c.log_level
+        })?;
     let sdk = spillway_aws::sdk_config().await;
     let direct = config.direct.map(|d| {
         (

@@ -10,15 +10,10 @@ use spillway_aws::planned::PlannedEvents;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = match EventConfig::from_lookup(|k| std::env::var(k).ok()) {
-        Ok(c) => c,
-        Err(e) => {
-            spillway_aws::init_lambda_logs("error");
-            tracing::error!(error = %e, "invalid configuration");
-            return Err(e.into());
-        }
-    };
-    spillway_aws::init_lambda_logs(&config.log_level);
+    let config =
+        spillway_aws::configured(EventConfig::from_lookup(|k| std::env::var(k).ok()), |c| {
+            &c.log_level
+        })?;
     let sdk = spillway_aws::sdk_config().await;
     let port = PlannedEvents {
         rds: aws_sdk_rds::Client::new(&sdk),

@@ -65,6 +65,25 @@ pub(crate) fn is_throttling(code: Option<&str>) -> bool {
     )
 }
 
+/// A function's configuration as its `main` reads it: on success the logs start at its level;
+/// on failure they start at `error` and say why in one line, and the error ends the cold start.
+pub fn configured<C, E: std::fmt::Display>(
+    read: Result<C, E>,
+    level: impl FnOnce(&C) -> &str,
+) -> Result<C, E> {
+    match read {
+        Ok(config) => {
+            init_lambda_logs(level(&config));
+            Ok(config)
+        }
+        Err(e) => {
+            init_lambda_logs("error");
+            tracing::error!(error = %e, "invalid configuration");
+            Err(e)
+        }
+    }
+}
+
 /// The functions' logs: structured JSON on stderr, so stdout carries EMF lines only, at the
 /// level each function's configuration validated (`spillway::config::log_level`). Shared by
 /// both Lambdas' `main` (it is the only non-adapter code here, kept beside the SDK setup rather

@@ -78,6 +78,16 @@ fn cluster(readers: usize) -> Observed {
     }
 }
 
+/// The provisioned readers' endpoint as the template creates it: every reader but the
+/// serverless one.
+fn managed_endpoint() -> Endpoint {
+    Endpoint {
+        id: "spillway-ro".into(),
+        status: "available".into(),
+        excluded: vec![SERVERLESS.into()],
+    }
+}
+
 fn limits() -> Limits {
     Limits::default()
 }
@@ -193,11 +203,7 @@ fn a_reader_is_deleted_only_after_the_ttl_and_its_drain() {
 fn a_drained_reader_goes_after_the_ttl_not_before() {
     let plan = plan_with(json!({"writerClass": null, "provisionedReaders": 2}));
     let mut seen = cluster(1);
-    seen.endpoint = Some(Endpoint {
-        id: "spillway-ro".into(),
-        status: "available".into(),
-        excluded: vec![SERVERLESS.into()],
-    });
+    seen.endpoint = Some(managed_endpoint());
     let mut model = Model::new(seen);
     assert_eq!(model.play(Phase::Prepare, &plan, &limits()).outcome, Ok(()));
     let limits = Limits {
@@ -431,11 +437,7 @@ proptest! {
         }));
         let mut seen = cluster(readers);
         if endpoint {
-            seen.endpoint = Some(Endpoint {
-                id: "spillway-ro".into(),
-                status: "available".into(),
-                excluded: vec![SERVERLESS.into()],
-            });
+            seen.endpoint = Some(managed_endpoint());
         }
         if autoscaling {
             seen.autoscaling_min = Some(readers as u32 + 1);
@@ -546,11 +548,7 @@ fn a_reading_from_before_the_drain_does_not_count_as_drained() {
 fn the_drain_starts_once_the_endpoint_has_applied_the_exclusion() {
     let plan = plan_with(json!({"writerClass": null, "provisionedReaders": 2}));
     let mut seen = cluster(1);
-    seen.endpoint = Some(Endpoint {
-        id: "spillway-ro".into(),
-        status: "available".into(),
-        excluded: vec![SERVERLESS.into()],
-    });
+    seen.endpoint = Some(managed_endpoint());
     let mut model = Model::new(seen);
     model.durations.endpoint_seconds = 100;
     assert_eq!(model.play(Phase::Prepare, &plan, &limits()).outcome, Ok(()));
