@@ -3,10 +3,12 @@
 //! - [`signals`]: Aurora's own rules as signals: CPU *or* connections up, CPU *and* connections
 //!   down; the thresholds' checks; the composite alarms' rules;
 //! - [`max_connections`]: what a connections percentage is a percentage of (AWS's default
-//!   formulas by engine and class).
+//!   formulas by engine and class);
+//! - [`check`]: the deploy-time check of one cluster's configuration (the stack's
+//!   `ClusterCheck` custom resource), and its connections thresholds in connections.
 //!
-//! Not built yet: the per-cluster template (`Fn::ForEach`), the connections alarms and
-//! composite alarms, the machines reading them, the simulator's connections.
+//! Not built yet: the per-cluster template (`Fn::ForEach`), the simulator's connections.
 
+pub mod check;
 pub mod max_connections;
 pub mod signals;
