@@ -68,6 +68,7 @@ impl TopologySource for Rds {
             for c in page.db_clusters() {
                 snapshot.clusters.push(ClusterDescription {
                     id: c.db_cluster_identifier().unwrap_or_default().to_owned(),
+                    engine: c.engine().unwrap_or_default().to_owned(),
                     members: c
                         .db_cluster_members()
                         .iter()

@@ -124,6 +124,7 @@ fn topology() -> Topology {
     let snapshot = RdsSnapshot {
         clusters: vec![ClusterDescription {
             id: "orders".into(),
+            engine: "aurora-mysql".into(),
             members: instances
                 .iter()
                 .map(|i| ClusterMember {

@@ -56,6 +56,10 @@ pub struct ClusterDescription {
     pub id: String,
     /// `DBClusterMembers`.
     pub members: Vec<ClusterMember>,
+    /// `Engine` (`aurora-mysql`, `aurora-postgresql`): the deploy-time check derives
+    /// `max_connections` from it. Absent from recorded snapshots that predate it.
+    #[serde(default)]
+    pub engine: String,
 }
 
 /// A `DBClusterMembers` entry.
@@ -417,6 +421,7 @@ pub(crate) mod tests {
             clusters: vec![
                 ClusterDescription {
                     id: "orders".into(),
+                    engine: "aurora-mysql".into(),
                     members: [
                         "orders-w",
                         "orders-r1",
@@ -433,6 +438,7 @@ pub(crate) mod tests {
                 },
                 ClusterDescription {
                     id: "other".into(),
+                    engine: "aurora-mysql".into(),
                     members: vec![ClusterMember {
                         instance: "other-w".into(),
                         writer: true,

@@ -6,8 +6,11 @@
 //! Pure: the adapter observes the cluster (DescribeDBClusters, DescribeDBInstances) and this
 //! decides.
 
+use serde_json::Value;
+
 use super::max_connections::{Engine, default_max_connections, threshold};
-use super::signals::Thresholds;
+use super::signals::{ConnectionThresholds, Thresholds};
+use crate::metrics::topology::RdsSnapshot;
 
 /// One cluster as the stack configures it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +42,128 @@ pub struct Member {
     pub writer: bool,
 }
 
-/// The connections signals in connections (what the alarms compare with).
+impl ClusterConfig {
+    /// The custom resource's properties (CloudFormation passes every value as a string):
+    /// `ClusterIdentifier`, `ServerlessInstanceIdentifier`, `HighCpuThreshold`,
+    /// `LowCpuThreshold`, `ConnectionSignals` (`true`/`false`), `HighConnectionsPercent`,
+    /// `LowConnectionsPercent`, `MaxConnections` (`0`: derive), `ReplicaScalingMetric`
+    /// (`cpu`/`connections`), `TargetReaderConnectionsPercent`. Every bad one is named.
+    pub fn from_properties(p: &Value) -> Result<Self, Vec<String>> {
+        let mut problems = vec![];
+        let mut text = |name: &str| -> String {
+            match p.get(name) {
+                Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                Some(Value::Bool(b)) => b.to_string(),
+                _ => {
+                    problems.push(format!("property {name} is missing"));
+                    String::new()
+                }
+            }
+        };
+        let cluster = text("ClusterIdentifier");
+        let serverless_instance = text("ServerlessInstanceIdentifier");
+        let raw: Vec<(&str, String)> = [
+            "HighCpuThreshold",
+            "LowCpuThreshold",
+            "ConnectionSignals",
+            "HighConnectionsPercent",
+            "LowConnectionsPercent",
+            "MaxConnections",
+            "ReplicaScalingMetric",
+            "TargetReaderConnectionsPercent",
+        ]
+        .into_iter()
+        .map(|k| (k, text(k)))
+        .collect();
+        let get = |k: &str| raw.iter().find(|(n, _)| *n == k).map_or("", |(_, v)| v.as_str());
+        let number = |k: &str, problems: &mut Vec<String>| -> f64 {
+            let v = get(k);
+            match v.parse::<f64>() {
+                Ok(n) if n.is_finite() => n,
+                _ if v.is_empty() => f64::NAN,
+                _ => {
+                    problems.push(format!("property {k} = {v:?}: not a number"));
+                    f64::NAN
+                }
+            }
+        };
+        let flag = |k: &str, yes: &str, no: &str, problems: &mut Vec<String>| -> bool {
+            match get(k) {
+                v if v == yes => true,
+                v if v == no => false,
+                "" => false,
+                v => {
+                    problems.push(format!("property {k} = {v:?}: {yes} or {no}"));
+                    false
+                }
+            }
+        };
+        let cpu_high = number("HighCpuThreshold", &mut problems);
+        let cpu_low = number("LowCpuThreshold", &mut problems);
+        let connections = flag("ConnectionSignals", "true", "false", &mut problems).then(|| {
+            ConnectionThresholds {
+                high: number("HighConnectionsPercent", &mut problems),
+                low: number("LowConnectionsPercent", &mut problems),
+            }
+        });
+        let max = number("MaxConnections", &mut problems);
+        let max_connections = if max.is_nan() || max == 0.0 {
+            None
+        } else if max >= 1.0 && max.fract() == 0.0 && max <= f64::from(u32::MAX) {
+            Some(max as u32)
+        } else {
+            problems.push(format!(
+                "property MaxConnections = {max}: a whole number of connections (0: derive it)"
+            ));
+            None
+        };
+        let target_connections_percent =
+            flag("ReplicaScalingMetric", "connections", "cpu", &mut problems)
+                .then(|| number("TargetReaderConnectionsPercent", &mut problems));
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Self {
+            cluster,
+            serverless_instance,
+            thresholds: Thresholds {
+                cpu_high,
+                cpu_low,
+                connections,
+            },
+            max_connections,
+            target_connections_percent,
+        })
+    }
+}
+
+impl ObservedCluster {
+    /// `cluster` as the metrics pipeline's topology read sees it (`None`: not there).
+    pub fn from_snapshot(snapshot: &RdsSnapshot, cluster: &str) -> Option<Self> {
+        let c = snapshot.clusters.iter().find(|c| c.id == cluster)?;
+        let members = c
+            .members
+            .iter()
+            .map(|m| Member {
+                class: snapshot
+                    .instances
+                    .iter()
+                    .find(|i| i.id == m.instance)
+                    .map_or_else(String::new, |i| i.class.clone()),
+                instance: m.instance.clone(),
+                writer: m.writer,
+            })
+            .collect();
+        Some(Self {
+            engine: c.engine.clone(),
+            members,
+        })
+    }
+}
+
+/// The connections signals in connections (what the alarms compare with); 0 for a signal
+/// that is off.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checked {
     pub max_connections: u32,
@@ -51,7 +175,8 @@ pub struct Checked {
 }
 
 /// Every problem of `config` against `observed` (`None`: no such cluster), or the
-/// connections thresholds in connections (`None` in `Ok`: connections are not a signal).
+/// connections thresholds in connections (`None` in `Ok`: neither the signals nor replica
+/// scaling use connections).
 pub fn check(
     config: &ClusterConfig,
     observed: Option<&ObservedCluster>,
@@ -91,7 +216,8 @@ pub fn check(
         )),
         Some(_) => {}
     }
-    let checked = if config.thresholds.connections.is_some() {
+    let needs = config.thresholds.connections.is_some() || config.target_connections_percent.is_some();
+    let checked = if needs {
         match max_connections(config, observed) {
             Ok(found) => Some(found),
             Err(p) => {
@@ -105,15 +231,15 @@ pub fn check(
     if !problems.is_empty() {
         return Err(problems);
     }
-    Ok(checked.map(|(max, source)| {
-        let conn = config.thresholds.connections.expect("checked above");
-        Checked {
-            max_connections: max,
-            source,
-            high_connections: threshold(conn.high, max),
-            low_connections: threshold(conn.low, max),
-            target_connections: threshold(config.target_connections_percent.unwrap_or(70.0), max),
-        }
+    let conn = config.thresholds.connections;
+    Ok(checked.map(|(max, source)| Checked {
+        max_connections: max,
+        source,
+        high_connections: conn.map_or(0, |c| threshold(c.high, max)),
+        low_connections: conn.map_or(0, |c| threshold(c.low, max)),
+        target_connections: config
+            .target_connections_percent
+            .map_or(0, |t| threshold(t, max)),
     }))
 }
 
@@ -188,7 +314,78 @@ fn names(members: &[Member]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::region::signals::ConnectionThresholds;
+    use serde_json::json;
+
+    fn properties() -> Value {
+        json!({
+            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:check",
+            "ClusterIdentifier": "orders",
+            "ServerlessInstanceIdentifier": "orders-serverless",
+            "HighCpuThreshold": "70",
+            "LowCpuThreshold": "30",
+            "ConnectionSignals": "true",
+            "HighConnectionsPercent": "90",
+            "LowConnectionsPercent": "40",
+            "MaxConnections": "0",
+            "ReplicaScalingMetric": "cpu",
+            "TargetReaderConnectionsPercent": "70",
+        })
+    }
+
+    #[test]
+    fn the_properties_read_as_cloudformation_sends_them() {
+        let c = ClusterConfig::from_properties(&properties()).unwrap();
+        assert_eq!(c.cluster, "orders");
+        assert_eq!(c.thresholds, Thresholds::default());
+        assert_eq!((c.max_connections, c.target_connections_percent), (None, None));
+        let mut p = properties();
+        p["ConnectionSignals"] = json!("false");
+        p["MaxConnections"] = json!("1200");
+        p["ReplicaScalingMetric"] = json!("connections");
+        let c = ClusterConfig::from_properties(&p).unwrap();
+        assert_eq!(c.thresholds.connections, None);
+        assert_eq!((c.max_connections, c.target_connections_percent), (Some(1200), Some(70.0)));
+    }
+
+    #[test]
+    fn bad_properties_are_all_named() {
+        let mut p = properties();
+        p.as_object_mut().unwrap().remove("ClusterIdentifier");
+        p["HighCpuThreshold"] = json!("seventy");
+        p["ConnectionSignals"] = json!("yes");
+        p["MaxConnections"] = json!("12.5");
+        let e = ClusterConfig::from_properties(&p).unwrap_err();
+        assert_eq!(
+            e,
+            [
+                "property ClusterIdentifier is missing",
+                "property HighCpuThreshold = \"seventy\": not a number",
+                "property ConnectionSignals = \"yes\": true or false",
+                "property MaxConnections = 12.5: a whole number of connections (0: derive it)",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_topology_read_gives_the_members_classes() {
+        let snapshot = crate::metrics::topology::tests::snapshot();
+        let o = ObservedCluster::from_snapshot(&snapshot, "orders").unwrap();
+        assert_eq!(o.engine, "aurora-mysql");
+        assert_eq!(o.members.len(), 5);
+        assert!(o.members.iter().any(|m| m.writer && m.instance == "orders-w"));
+        assert!(ObservedCluster::from_snapshot(&snapshot, "nope").is_none());
+    }
+
+    #[test]
+    fn replica_scaling_on_connections_alone_derives_the_target() {
+        let (mut config, observed) = orders();
+        config.thresholds.connections = None;
+        let got = check(&config, Some(&observed)).unwrap().unwrap();
+        assert_eq!(
+            (got.high_connections, got.low_connections, got.target_connections),
+            (0, 0, 700)
+        );
+    }
 
     fn member(instance: &str, class: &str, writer: bool) -> Member {
         Member {
@@ -205,7 +402,7 @@ mod tests {
                 serverless_instance: "orders-serverless".into(),
                 thresholds: Thresholds::default(),
                 max_connections: None,
-                target_connections_percent: None,
+                target_connections_percent: Some(70.0),
             },
             ObservedCluster {
                 engine: "aurora-mysql".into(),
@@ -241,6 +438,7 @@ mod tests {
         assert_eq!(got.high_connections, 1080);
         // Connections off: nothing to derive, not even for an engine unknown here.
         config.thresholds.connections = None;
+        config.target_connections_percent = None;
         observed.engine = "mysql".into();
         assert_eq!(check(&config, Some(&observed)), Ok(None));
     }
