@@ -5,6 +5,8 @@
 //! emulator is reached.
 
 pub mod cloudwatch;
+#[cfg(feature = "custom-resource")]
+pub mod custom_resource;
 #[cfg(feature = "planned")]
 pub mod planned;
 #[cfg(feature = "preflight")]

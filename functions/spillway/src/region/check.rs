@@ -76,7 +76,11 @@ impl ClusterConfig {
         .into_iter()
         .map(|k| (k, text(k)))
         .collect();
-        let get = |k: &str| raw.iter().find(|(n, _)| *n == k).map_or("", |(_, v)| v.as_str());
+        let get = |k: &str| {
+            raw.iter()
+                .find(|(n, _)| *n == k)
+                .map_or("", |(_, v)| v.as_str())
+        };
         let number = |k: &str, problems: &mut Vec<String>| -> f64 {
             let v = get(k);
             match v.parse::<f64>() {
@@ -216,7 +220,8 @@ pub fn check(
         )),
         Some(_) => {}
     }
-    let needs = config.thresholds.connections.is_some() || config.target_connections_percent.is_some();
+    let needs =
+        config.thresholds.connections.is_some() || config.target_connections_percent.is_some();
     let checked = if needs {
         match max_connections(config, observed) {
             Ok(found) => Some(found),
@@ -292,7 +297,10 @@ fn max_connections(
     match best {
         Some((n, m)) => Ok((
             n,
-            format!("{}'s default for {} ({})", observed.engine, m.class, m.instance),
+            format!(
+                "{}'s default for {} ({})",
+                observed.engine, m.class, m.instance
+            ),
         )),
         None => Err(format!(
             "cluster {c}: no provisioned instance to derive max_connections from: configure it"
@@ -337,14 +345,20 @@ mod tests {
         let c = ClusterConfig::from_properties(&properties()).unwrap();
         assert_eq!(c.cluster, "orders");
         assert_eq!(c.thresholds, Thresholds::default());
-        assert_eq!((c.max_connections, c.target_connections_percent), (None, None));
+        assert_eq!(
+            (c.max_connections, c.target_connections_percent),
+            (None, None)
+        );
         let mut p = properties();
         p["ConnectionSignals"] = json!("false");
         p["MaxConnections"] = json!("1200");
         p["ReplicaScalingMetric"] = json!("connections");
         let c = ClusterConfig::from_properties(&p).unwrap();
         assert_eq!(c.thresholds.connections, None);
-        assert_eq!((c.max_connections, c.target_connections_percent), (Some(1200), Some(70.0)));
+        assert_eq!(
+            (c.max_connections, c.target_connections_percent),
+            (Some(1200), Some(70.0))
+        );
     }
 
     #[test]
@@ -372,7 +386,11 @@ mod tests {
         let o = ObservedCluster::from_snapshot(&snapshot, "orders").unwrap();
         assert_eq!(o.engine, "aurora-mysql");
         assert_eq!(o.members.len(), 5);
-        assert!(o.members.iter().any(|m| m.writer && m.instance == "orders-w"));
+        assert!(
+            o.members
+                .iter()
+                .any(|m| m.writer && m.instance == "orders-w")
+        );
         assert!(ObservedCluster::from_snapshot(&snapshot, "nope").is_none());
     }
 
@@ -382,7 +400,11 @@ mod tests {
         config.thresholds.connections = None;
         let got = check(&config, Some(&observed)).unwrap().unwrap();
         assert_eq!(
-            (got.high_connections, got.low_connections, got.target_connections),
+            (
+                got.high_connections,
+                got.low_connections,
+                got.target_connections
+            ),
             (0, 0, 700)
         );
     }
@@ -420,8 +442,14 @@ mod tests {
     fn the_smallest_readers_default_gives_the_thresholds() {
         let (config, observed) = orders();
         let got = check(&config, Some(&observed)).unwrap().unwrap();
-        assert_eq!(got.max_connections, 1000, "r6g.large, not the writer's 3000");
-        assert_eq!(got.source, "aurora-mysql's default for db.r6g.large (orders-r2)");
+        assert_eq!(
+            got.max_connections, 1000,
+            "r6g.large, not the writer's 3000"
+        );
+        assert_eq!(
+            got.source,
+            "aurora-mysql's default for db.r6g.large (orders-r2)"
+        );
         assert_eq!((got.high_connections, got.low_connections), (900, 400));
         assert_eq!(got.target_connections, 700);
     }
@@ -429,12 +457,17 @@ mod tests {
     #[test]
     fn without_readers_the_writers_class_and_a_configured_number_wins() {
         let (mut config, mut observed) = orders();
-        observed.members.retain(|m| m.writer || m.class == "db.serverless");
+        observed
+            .members
+            .retain(|m| m.writer || m.class == "db.serverless");
         let got = check(&config, Some(&observed)).unwrap().unwrap();
         assert_eq!(got.max_connections, 3000);
         config.max_connections = Some(1200);
         let got = check(&config, Some(&observed)).unwrap().unwrap();
-        assert_eq!((got.max_connections, got.source.as_str()), (1200, "configured"));
+        assert_eq!(
+            (got.max_connections, got.source.as_str()),
+            (1200, "configured")
+        );
         assert_eq!(got.high_connections, 1080);
         // Connections off: nothing to derive, not even for an engine unknown here.
         config.thresholds.connections = None;
@@ -452,7 +485,9 @@ mod tests {
             low: 90.0,
         });
         config.target_connections_percent = Some(150.0);
-        observed.members.push(member("orders-big", "db.r9z.huge", false));
+        observed
+            .members
+            .push(member("orders-big", "db.r9z.huge", false));
         let problems = check(&config, Some(&observed)).unwrap_err();
         assert_eq!(problems.len(), 4, "{problems:#?}");
         assert!(problems[0].contains("connections low (90) must be below connections high (40)"));
@@ -470,7 +505,10 @@ mod tests {
         assert!(p[0].contains("no such Aurora cluster"), "{p:?}");
         observed.members[3].class = "db.r6g.large".into();
         let p = check(&config, Some(&observed)).unwrap_err();
-        assert!(p[0].contains("is a db.r6g.large, not an Aurora Serverless v2 reader"), "{p:?}");
+        assert!(
+            p[0].contains("is a db.r6g.large, not an Aurora Serverless v2 reader"),
+            "{p:?}"
+        );
         observed.members[3].class = "db.serverless".into();
         observed.members[3].writer = true;
         let p = check(&config, Some(&observed)).unwrap_err();

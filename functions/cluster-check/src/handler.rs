@@ -1,0 +1,286 @@
+//! One custom resource request: Create / Update check the cluster and answer its connections
+//! thresholds; Delete has nothing to undo. Always an answer: CloudFormation otherwise waits an
+//! hour for one.
+
+use aws_lambda_events::event::cloudformation::{
+    CloudFormationCustomResourceRequest as Request,
+    CloudFormationCustomResourceResponse as Response,
+    CloudFormationCustomResourceResponseStatus as Status,
+};
+use serde_json::Value;
+use spillway::metrics::topology::TopologySource;
+use spillway::region::check::{ClusterConfig, ObservedCluster, check};
+
+/// CloudFormation refuses a response document above 4,096 bytes; the reason is cut well below.
+const MAX_REASON: usize = 3000;
+
+struct Common<'a> {
+    request_id: &'a str,
+    stack_id: &'a str,
+    logical_resource_id: &'a str,
+    physical_resource_id: Option<&'a str>,
+    properties: &'a Value,
+}
+
+/// The response URL and the response document for `request` (`Err`: a request type this
+/// crate version does not know, which has no answer here).
+pub async fn handle(
+    request: &Request,
+    rds: &impl TopologySource,
+) -> Result<(String, Response), String> {
+    let (url, common, delete) = match request {
+        Request::Create(r) => (
+            &r.response_url,
+            Common {
+                request_id: &r.request_id,
+                stack_id: &r.stack_id,
+                logical_resource_id: &r.logical_resource_id,
+                physical_resource_id: None,
+                properties: &r.resource_properties,
+            },
+            false,
+        ),
+        Request::Update(r) => (
+            &r.response_url,
+            Common {
+                request_id: &r.request_id,
+                stack_id: &r.stack_id,
+                logical_resource_id: &r.logical_resource_id,
+                physical_resource_id: Some(&r.physical_resource_id),
+                properties: &r.resource_properties,
+            },
+            false,
+        ),
+        Request::Delete(r) => (
+            &r.response_url,
+            Common {
+                request_id: &r.request_id,
+                stack_id: &r.stack_id,
+                logical_resource_id: &r.logical_resource_id,
+                physical_resource_id: Some(&r.physical_resource_id),
+                properties: &r.resource_properties,
+            },
+            true,
+        ),
+        _ => return Err("a custom resource request of an unknown type".into()),
+    };
+    let cluster = common
+        .properties
+        .get("ClusterIdentifier")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown");
+    // Stable per cluster: an update that names another cluster replaces the check (the old
+    // one's Delete is a no-op).
+    let physical = if delete {
+        common.physical_resource_id.unwrap_or(cluster).to_string()
+    } else {
+        format!("spillway-check-{cluster}")
+    };
+    let outcome = if delete {
+        Ok(Default::default())
+    } else {
+        decide(common.properties, rds).await
+    };
+    let mut response = Response::default();
+    response.status = Status::Success;
+    response.physical_resource_id = physical;
+    response.stack_id = common.stack_id.to_string();
+    response.request_id = common.request_id.to_string();
+    response.logical_resource_id = common.logical_resource_id.to_string();
+    match outcome {
+        Ok(data) => {
+            if !delete {
+                tracing::info!(cluster, ?data, "cluster checked");
+            }
+            response.data = data;
+        }
+        Err(problems) => {
+            let mut reason = format!("Spillway: {}", problems.join("; "));
+            if reason.len() > MAX_REASON {
+                let mut cut = MAX_REASON;
+                while !reason.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                reason.truncate(cut);
+                reason.push('…');
+            }
+            tracing::error!(cluster, %reason, "cluster check failed");
+            response.status = Status::Failed;
+            response.reason = Some(reason);
+        }
+    }
+    Ok((url.clone(), response))
+}
+
+async fn decide(
+    properties: &Value,
+    rds: &impl TopologySource,
+) -> Result<std::collections::HashMap<String, String>, Vec<String>> {
+    let config = ClusterConfig::from_properties(properties)?;
+    let snapshot = rds
+        .describe(std::slice::from_ref(&config.cluster))
+        .await
+        .map_err(|e| vec![format!("cluster {}: {}", config.cluster, e.message)])?;
+    let observed = ObservedCluster::from_snapshot(&snapshot, &config.cluster);
+    let checked = check(&config, observed.as_ref())?;
+    let (max, source, high, low, target) = match checked {
+        Some(c) => (
+            c.max_connections,
+            c.source,
+            c.high_connections,
+            c.low_connections,
+            c.target_connections,
+        ),
+        None => (0, "not used".to_string(), 0, 0, 0),
+    };
+    Ok([
+        ("MaxConnections", max.to_string()),
+        ("MaxConnectionsSource", source),
+        ("HighConnections", high.to_string()),
+        ("LowConnections", low.to_string()),
+        ("TargetConnections", target.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use spillway::metrics::topology::{
+        ClusterDescription, ClusterMember, InstanceDescription, RdsSnapshot, SourceError,
+    };
+
+    struct Fake(Option<RdsSnapshot>);
+
+    impl TopologySource for Fake {
+        async fn describe(&self, _: &[String]) -> Result<RdsSnapshot, SourceError> {
+            self.0.clone().ok_or(SourceError {
+                message: "DescribeDBClusters: AccessDenied: not allowed".into(),
+                throttled: false,
+            })
+        }
+    }
+
+    fn cluster() -> RdsSnapshot {
+        let instance = |id: &str, class: &str| InstanceDescription {
+            id: id.into(),
+            cluster: "orders".into(),
+            status: "available".into(),
+            class: class.into(),
+            resource_id: None,
+        };
+        RdsSnapshot {
+            clusters: vec![ClusterDescription {
+                id: "orders".into(),
+                engine: "aurora-postgresql".into(),
+                members: ["orders-w", "orders-r1", "orders-serverless"]
+                    .iter()
+                    .map(|m| ClusterMember {
+                        instance: (*m).into(),
+                        writer: *m == "orders-w",
+                    })
+                    .collect(),
+            }],
+            instances: vec![
+                instance("orders-w", "db.r6g.xlarge"),
+                instance("orders-r1", "db.r6g.large"),
+                instance("orders-serverless", "db.serverless"),
+            ],
+        }
+    }
+
+    fn request(kind: &str, properties: Value) -> Request {
+        let mut r = json!({
+            "RequestType": kind,
+            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:check",
+            "ResponseURL": "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/x",
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1",
+            "RequestId": "r-1",
+            "ResourceType": "Custom::SpillwayClusterCheck",
+            "LogicalResourceId": "ClusterCheck",
+            "ResourceProperties": properties,
+        });
+        if kind != "Create" {
+            r["PhysicalResourceId"] = json!("spillway-check-orders");
+            r["OldResourceProperties"] = json!({});
+        }
+        serde_json::from_value(r).unwrap()
+    }
+
+    fn properties() -> Value {
+        json!({
+            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:check",
+            "ClusterIdentifier": "orders",
+            "ServerlessInstanceIdentifier": "orders-serverless",
+            "HighCpuThreshold": "70", "LowCpuThreshold": "30",
+            "ConnectionSignals": "true",
+            "HighConnectionsPercent": "90", "LowConnectionsPercent": "40",
+            "MaxConnections": "0",
+            "ReplicaScalingMetric": "cpu", "TargetReaderConnectionsPercent": "70",
+        })
+    }
+
+    #[tokio::test]
+    async fn a_good_cluster_answers_its_thresholds() {
+        let (url, r) = handle(&request("Create", properties()), &Fake(Some(cluster())))
+            .await
+            .unwrap();
+        assert!(url.starts_with("https://cloudformation-custom-resource-response"));
+        assert_eq!(r.status, Status::Success, "{:?}", r.reason);
+        assert_eq!(r.physical_resource_id, "spillway-check-orders");
+        assert_eq!(
+            (r.request_id.as_str(), r.logical_resource_id.as_str()),
+            ("r-1", "ClusterCheck")
+        );
+        // PostgreSQL on r6g.large: LEAST(DBInstanceClassMemory/9531392, 5000), with the memory
+        // estimated as 95.3 % of 16 GiB: 1,718 (AWS's table: 1,722).
+        assert_eq!(r.data["MaxConnections"], "1718");
+        assert_eq!(
+            r.data["MaxConnectionsSource"],
+            "aurora-postgresql's default for db.r6g.large (orders-r1)"
+        );
+        assert_eq!(r.data["HighConnections"], "1547");
+        assert_eq!(r.data["LowConnections"], "688");
+        assert_eq!(r.data["TargetConnections"], "0");
+    }
+
+    #[tokio::test]
+    async fn a_bad_configuration_fails_with_every_problem_and_delete_always_succeeds() {
+        let mut p = properties();
+        p["ServerlessInstanceIdentifier"] = json!("orders-sv");
+        p["LowConnectionsPercent"] = json!("95");
+        let (_, r) = handle(&request("Update", p.clone()), &Fake(Some(cluster())))
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::Failed);
+        let reason = r.reason.unwrap();
+        assert!(
+            reason.starts_with("Spillway: cluster orders: connections low (95) must be below"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("; cluster orders: orders-sv is not one of its instances"),
+            "{reason}"
+        );
+        p["ClusterIdentifier"] = json!("nope");
+        let (_, r) = handle(&request("Create", p.clone()), &Fake(Some(cluster())))
+            .await
+            .unwrap();
+        assert!(
+            r.reason
+                .unwrap()
+                .contains("cluster nope: no such Aurora cluster")
+        );
+        let (_, r) = handle(&request("Create", properties()), &Fake(None))
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::Failed);
+        assert!(r.reason.unwrap().contains("AccessDenied"));
+        let (_, r) = handle(&request("Delete", p), &Fake(None)).await.unwrap();
+        assert_eq!(r.status, Status::Success);
+        assert_eq!(r.physical_resource_id, "spillway-check-orders");
+    }
+}
