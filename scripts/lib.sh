@@ -103,6 +103,9 @@ setup_sam() {
 # prerequisites in the emulator, then `sam deploy` (package, change set, execute).
 # Parameters only the emulator needs: custom endpoint host names (it has no RDS custom
 # endpoints), replica auto scaling off (it has no Application Auto Scaling), LocalEndpointUrl.
+# Shorter waits for the tests' clock: the alarm cycle, the cooldown, the direct trigger's
+# window, no scale-down delay after a raise (the end-to-end suite tests the delay), the planned
+# events' polls and drain.
 LOCAL_STACK=spillway-local
 deploy_local_stack() {
   build_local_stack
@@ -141,10 +144,12 @@ install_local_stack() {
       ServerlessEndpointHost=orders-serverless.cluster-custom.local \
       EnableReplicaAutoScaling=false Architecture=x86_64 \
       AlarmCycleSeconds=10 CooldownSeconds=10 DirectTriggerWindowSeconds=60 \
+      ScaleDownDelayAfterScaleUpSeconds=0 \
       PlannedEventPollSeconds=1 DrainSeconds=5 \
       LocalEndpointUrl="$AWS_ENDPOINT_URL" \
     >"$TMP/sam-deploy-${AWS_ENDPOINT_URL##*:}.log" 2>&1 \
     || { tail -40 "$TMP/sam-deploy-${AWS_ENDPOINT_URL##*:}.log" >&2; die "sam deploy failed"; }
+  "$VENV/bin/python" "$ROOT/scripts/local_stack.py" settle-alarms "$LOCAL_STACK"
   export SPILLWAY_STACK="$LOCAL_STACK"
 }
 

@@ -51,6 +51,20 @@ def prepare():
                       "bucket": bucket}))
 
 
+def settle_alarms(stack):
+    """Emulator quirk: ministack evaluates no alarms, so every metric alarm of the deployed
+    stack stays INSUFFICIENT_DATA until someone sets it. On AWS, at rest, the connections
+    alarms settle by themselves: high OK (idle readers hold few connections), low ALARM (few
+    connections; TreatMissingData breaching). Without that, the composite low signal (CPU low
+    AND connections low) could never hold here. The tests then script the CPU alarms, as
+    before, and the connections alarms where they test them."""
+    cw = boto3.client("cloudwatch")
+    for suffix, state in (("high-connections", "OK"), ("low-connections", "ALARM")):
+        name = f"{stack}-{suffix}"
+        if cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+            cw.set_alarm_state(AlarmName=name, StateValue=state,
+                               StateReason="settled by the harness (the emulator evaluates no alarms)")
+
 
 # ---------------------------------------------------------------------------------------------
 # Playing the recorded spike through the deployed stack.
@@ -169,4 +183,4 @@ def watch(read, executions, on_tick=None, timeout=60, interval=0.25):
 
 
 if __name__ == "__main__":
-    {"prepare": prepare}[sys.argv[1]]()
+    {"prepare": prepare, "settle-alarms": lambda: settle_alarms(sys.argv[2])}[sys.argv[1]]()

@@ -96,7 +96,7 @@ class Stack:
     """One isolated copy of the traffic-shifting loop: zone + pair, alarms, function, machines."""
 
     def __init__(self, aws, function_zip, cluster, serverless_instance=None, dry_run=False,
-                 max_rounds=30, grace_rounds=3):
+                 max_rounds=30, grace_rounds=3, scale_down_delay=0):
         self.aws = aws
         self.max_rounds = max_rounds
         self.grace_rounds = grace_rounds
@@ -114,16 +114,31 @@ class Stack:
         r53.change_resource_record_sets(HostedZoneId=self.zone, ChangeBatch={"Changes": [
             record("provisioned", 100, f"{cluster}.cluster-custom-ro.example.com"),
             record("serverless", 0, f"{cluster}.cluster-custom-sv.example.com")]})
+        # The signals as template.yaml builds them: CPU and connections alarms, and the two
+        # composite alarms the machines read (CPU OR connections up, CPU AND connections down).
+        # The tests script the children; the emulator derives the composites' states.
         self.high, self.low = f"high-{tag}", f"low-{tag}"
-        for name, threshold, op in ((self.high, 70, "GreaterThanThreshold"),
-                                    (self.low, 30, "LessThanThreshold")):
+        self.cpu_high, self.cpu_low = f"high-cpu-{tag}", f"low-cpu-{tag}"
+        self.conn_high, self.conn_low = f"high-connections-{tag}", f"low-connections-{tag}"
+        for name, threshold, op, ns, metric, role in (
+                (self.cpu_high, 70, "GreaterThanThreshold", "Spillway", "CPUUtilization", "provisioned-reader"),
+                (self.cpu_low, 30, "LessThanThreshold", "Spillway", "CPUUtilization", "provisioned-reader"),
+                (self.conn_high, 900, "GreaterThanOrEqualToThreshold", "AWS/RDS", "DatabaseConnections", "READER"),
+                (self.conn_low, 400, "LessThanThreshold", "AWS/RDS", "DatabaseConnections", "READER")):
             aws["cloudwatch"].put_metric_alarm(
-                AlarmName=name, Namespace="Spillway", MetricName="CPUUtilization",
+                AlarmName=name, Namespace=ns, MetricName=metric,
                 Dimensions=[{"Name": "DBClusterIdentifier", "Value": cluster},
-                            {"Name": "Role", "Value": "provisioned-reader"}],
+                            {"Name": "Role", "Value": role}],
                 Statistic="Average", Period=10, EvaluationPeriods=1, Threshold=threshold,
                 ComparisonOperator=op, TreatMissingData="notBreaching")
             self.set_alarm(name, "OK")
+        # At rest the readers' connections are low: the low signal is then CPU's.
+        self.set_alarm(self.conn_low, "ALARM")
+        cw = aws["cloudwatch"]
+        cw.put_composite_alarm(AlarmName=self.high, AlarmRule=(
+            f'ALARM("{self.cpu_high}") OR ALARM("{self.conn_high}")'))
+        cw.put_composite_alarm(AlarmName=self.low, AlarmRule=(
+            f'ALARM("{self.cpu_low}") AND ALARM("{self.conn_low}")'))
         role = aws["iam"].create_role(RoleName=f"spillway-{tag}",
                                       AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         env = {
@@ -131,6 +146,7 @@ class Stack:
             "SERVERLESS_INSTANCE_IDENTIFIER": serverless_instance or f"{cluster}-serverless",
             "CLUSTER_IDENTIFIER": cluster, "WEIGHT_STEP": "25", "MAX_SERVERLESS_WEIGHT": "75",
             "PROVISIONED_WEIGHT": "100", "DRY_RUN": "true" if dry_run else "false",
+            "SCALE_DOWN_DELAY_SECONDS": str(scale_down_delay),
             "ZONE_NAME": "orders.internal",
             # Emulator quirk (see the module docstring).
             "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
@@ -162,8 +178,18 @@ class Stack:
                 type="STANDARD")["stateMachineArn"]
 
     def set_alarm(self, name, state):
-        self.aws["cloudwatch"].set_alarm_state(AlarmName=name, StateValue=state,
+        """Sets an alarm's state. For the composite signals (`high`, `low`) it sets their CPU
+        child, and the emulator derives the composite from its children."""
+        child = {self.high: self.cpu_high, self.low: self.cpu_low}.get(name, name)
+        self.aws["cloudwatch"].set_alarm_state(AlarmName=child, StateValue=state,
                                                StateReason="set by the end-to-end test")
+
+    def state(self, name):
+        """The alarm's state (a composite's as derived from its children)."""
+        cw = self.aws["cloudwatch"]
+        found = cw.describe_alarms(AlarmNames=[name], AlarmTypes=["CompositeAlarm", "MetricAlarm"])
+        alarms = found["CompositeAlarms"] + found["MetricAlarms"]
+        return alarms[0]["StateValue"]
 
     def alarm_event(self, name):
         """The EventBridge event AWS sends when the alarm enters ALARM (the execution input)."""

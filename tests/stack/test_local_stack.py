@@ -47,11 +47,12 @@ def test_the_template_deploys_as_written(stack):
 
 def test_the_rules_match_the_alarm_events_and_only_them(stack):
     events = boto3.client("events")
-    for rule_id, kind in (("ScaleUpStateMachineHighCpuAlarmFires", "high"),
-                          ("ScaleDownStateMachineLowCpuAlarmFires", "low")):
+    # The rules listen to the composite signals, not to their CPU children.
+    for rule_id, kind in (("ScaleUpStateMachineHighAlarmFires", "high"),
+                          ("ScaleDownStateMachineLowAlarmFires", "low")):
         name = stack["resources"][rule_id]["PhysicalResourceId"].split("|")[-1].split("/")[-1]
         pattern = events.describe_rule(Name=name)["EventPattern"]
-        alarm = f"{STACK}-{kind}-cpu"
+        alarm = f"{STACK}-{kind}"
         fires = events.test_event_pattern(EventPattern=pattern,
                                           Event=json.dumps(alarm_event(kind, alarm)))["Result"]
         ok = events.test_event_pattern(EventPattern=pattern,
@@ -59,8 +60,49 @@ def test_the_rules_match_the_alarm_events_and_only_them(stack):
         other = "low" if kind == "high" else "high"
         wrong = events.test_event_pattern(
             EventPattern=pattern,
-            Event=json.dumps(alarm_event(other, f"{STACK}-{other}-cpu")))["Result"]
-        assert (fires, ok, wrong) == (True, False, False), (kind, pattern)
+            Event=json.dumps(alarm_event(other, f"{STACK}-{other}")))["Result"]
+        child = events.test_event_pattern(
+            EventPattern=pattern,
+            Event=json.dumps(alarm_event(kind, f"{STACK}-{kind}-cpu")))["Result"]
+        assert (fires, ok, wrong, child) == (True, False, False, False), (kind, pattern)
+
+
+def test_the_cluster_check_derived_the_connections_thresholds_and_the_composites_follow(stack):
+    # The deploy-time check read the local cluster (readers db.r6g.xlarge, Aurora MySQL:
+    # max_connections 2,000 in AWS's table) and the connections alarms use its numbers.
+    cw = boto3.client("cloudwatch")
+    alarms = {a["AlarmName"]: a for a in cw.describe_alarms(
+        AlarmNamePrefix=f"{STACK}-", AlarmTypes=["MetricAlarm", "CompositeAlarm"])["MetricAlarms"]}
+    assert alarms[f"{STACK}-high-connections"]["Threshold"] == 1800
+    assert alarms[f"{STACK}-low-connections"]["Threshold"] == 800
+    assert "max_connections 2000" in alarms[f"{STACK}-high-connections"]["AlarmDescription"]
+    composites = {a["AlarmName"]: a for a in cw.describe_alarms(
+        AlarmNamePrefix=f"{STACK}-", AlarmTypes=["CompositeAlarm"])["CompositeAlarms"]}
+    assert composites[f"{STACK}-high"]["AlarmRule"] == \
+        f'ALARM("{STACK}-high-cpu") OR ALARM("{STACK}-high-connections")'
+    assert composites[f"{STACK}-low"]["AlarmRule"] == \
+        f'ALARM("{STACK}-low-cpu") AND ALARM("{STACK}-low-connections")'
+
+    def state(name):
+        return cw.describe_alarms(AlarmNames=[name], AlarmTypes=["CompositeAlarm"])[
+            "CompositeAlarms"][0]["StateValue"]
+
+    def set_(name, value):
+        cw.set_alarm_state(AlarmName=f"{STACK}-{name}", StateValue=value, StateReason="test")
+
+    try:
+        # A connection storm alone is high; CPU low with connections high is not low.
+        set_("high-cpu", "OK")
+        set_("low-cpu", "ALARM")
+        set_("high-connections", "ALARM")
+        set_("low-connections", "OK")
+        assert (state(f"{STACK}-high"), state(f"{STACK}-low")) == ("ALARM", "OK")
+        set_("high-connections", "OK")
+        set_("low-connections", "ALARM")
+        assert (state(f"{STACK}-high"), state(f"{STACK}-low")) == ("OK", "ALARM")
+    finally:
+        set_("low-cpu", "OK")
+        local_stack.settle_alarms(STACK)
 
 
 def test_the_deployed_metrics_function_emits_the_emf_contract(stack):

@@ -61,7 +61,8 @@ def test_every_function_is_a_workspace_binary_built_with_cargo_lambda(template):
         with open(os.path.join(ROOT, member, "Cargo.toml"), "rb") as f:
             binaries |= {b["name"] for b in tomllib.load(f).get("bin", [])}
     functions = resources(template, "AWS::Serverless::Function")
-    assert set(functions) == {"MetricsFunction", "WeightStepFunction", "PlannedEventFunction"}
+    assert set(functions) == {
+        "MetricsFunction", "WeightStepFunction", "PlannedEventFunction", "ClusterCheckFunction"}
     for name, fn in functions.items():
         assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda", name
         assert fn["Metadata"]["BuildProperties"]["Binary"] in binaries, name
@@ -72,8 +73,9 @@ def test_every_function_is_a_workspace_binary_built_with_cargo_lambda(template):
 
 def test_alarms_watch_the_emf_metric_of_the_provisioned_readers(template):
     alarms = resources(template, "AWS::CloudWatch::Alarm")
-    assert set(alarms) == {"HighCpuAlarm", "LowCpuAlarm"}
-    for name, alarm in alarms.items():
+    assert set(alarms) == {"HighCpuAlarm", "LowCpuAlarm", "HighConnectionsAlarm", "LowConnectionsAlarm"}
+    for name in ("HighCpuAlarm", "LowCpuAlarm"):
+        alarm = alarms[name]
         p = alarm["Properties"]
         assert p["MetricName"] == "CPUUtilization"
         assert p["Namespace"] == {"Ref": "MetricsNamespace"}
@@ -97,8 +99,65 @@ def test_replica_auto_scaling_tracks_the_same_metric(template):
     assert (spec["MetricName"], spec["Namespace"], spec["Dimensions"]) == \
         (alarm["MetricName"], alarm["Namespace"], alarm["Dimensions"])
     assert spec["Statistic"] == "Average" and spec["Unit"] == "Percent"
-    for r in ("ReplicaScalableTarget", "ReplicaScalingPolicy"):
-        assert template["Resources"][r]["Condition"] == "AutoScaling"
+    assert template["Resources"]["ReplicaScalableTarget"]["Condition"] == "AutoScaling"
+    assert template["Resources"]["ReplicaScalingPolicy"]["Condition"] == "ScaleReplicasOnCpu"
+    # Or the predefined connections metric, with the target the check derived.
+    other = template["Resources"]["ReplicaConnectionsScalingPolicy"]
+    assert other["Condition"] == "ScaleReplicasOnConnections"
+    spec = other["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    assert spec["PredefinedMetricSpecification"]["PredefinedMetricType"] == \
+        "RDSReaderAverageDatabaseConnections"
+    assert spec["TargetValue"] == {"Fn::GetAtt": ["ClusterCheck", "TargetConnections"]}
+    conditions = template["Conditions"]
+    assert conditions["ScaleReplicasOnCpu"]["Fn::And"][0] == {"Condition": "AutoScaling"}
+    assert conditions["ScaleReplicasOnConnections"]["Fn::And"][0] == {"Condition": "AutoScaling"}
+
+
+def test_the_signals_are_composite_alarms_by_auroras_rules(template):
+    r = template["Resources"]
+    # Connections: the busiest reader (AWS/RDS, Maximum over the cluster's readers) against
+    # the thresholds the deploy-time check derived.
+    for name, attribute, operator, missing in (
+        ("HighConnectionsAlarm", "HighConnections", "GreaterThanOrEqualToThreshold", "missing"),
+        ("LowConnectionsAlarm", "LowConnections", "LessThanThreshold", "breaching"),
+    ):
+        p = r[name]["Properties"]
+        assert r[name]["Condition"] == "ConnectionsOn", name
+        assert (p["Namespace"], p["MetricName"], p["Statistic"], p["Period"]) == \
+            ("AWS/RDS", "DatabaseConnections", "Maximum", 60), name
+        assert p["Dimensions"] == [
+            {"Name": "DBClusterIdentifier", "Value": {"Ref": "ClusterIdentifier"}},
+            {"Name": "Role", "Value": "READER"}], name
+        assert p["Threshold"] == {"Fn::GetAtt": ["ClusterCheck", attribute]}, name
+        assert (p["ComparisonOperator"], p["TreatMissingData"]) == (operator, missing), name
+    # The composites: CPU OR connections up, CPU AND connections down; CPU alone when off.
+    # The same text spillway::region::signals::alarm_rules writes.
+    rules = {
+        "HighAlarm": ('ALARM("${HighCpuAlarm}") OR ALARM("${HighConnectionsAlarm}")',
+                      'ALARM("${HighCpuAlarm}")'),
+        "LowAlarm": ('ALARM("${LowCpuAlarm}") AND ALARM("${LowConnectionsAlarm}")',
+                     'ALARM("${LowCpuAlarm}")'),
+    }
+    for name, (on, off) in rules.items():
+        assert r[name]["Type"] == "AWS::CloudWatch::CompositeAlarm"
+        assert r[name]["Properties"]["AlarmRule"] == \
+            {"Fn::If": ["ConnectionsOn", {"Fn::Sub": on}, {"Fn::Sub": off}]}, name
+    # The machines and EventBridge read the composites only.
+    for machine, alarm, event in (("ScaleUpStateMachine", "HighAlarm", "HighAlarmFires"),
+                                  ("ScaleDownStateMachine", "LowAlarm", "LowAlarmFires")):
+        p = r[machine]["Properties"]
+        assert p["DefinitionSubstitutions"]["HighAlarmName"] == {"Ref": "HighAlarm"}
+        assert p["DefinitionSubstitutions"]["LowAlarmName"] == {"Ref": "LowAlarm"}
+        pattern = p["Events"][event]["Properties"]["Pattern"]
+        assert pattern["resources"] == [{"Fn::GetAtt": [alarm, "Arn"]}], machine
+    # The check runs before any alarm that uses its numbers, and the low threshold range is
+    # always below the high one.
+    params = template["Parameters"]
+    assert params["HighConnectionsPercent"]["MinValue"] > params["LowConnectionsPercent"]["MaxValue"]
+    assert params["HighConnectionsPercent"]["MaxValue"] == 100
+    assert params["LowConnectionsPercent"]["MinValue"] >= 0
+    assert r["ClusterCheck"]["Properties"]["ServiceToken"] == \
+        {"Fn::GetAtt": ["ClusterCheckFunction", "Arn"]}
 
 
 def test_provisioned_endpoint_excludes_the_serverless_reader_so_new_replicas_join(template):
@@ -276,23 +335,58 @@ def test_new_instances_of_the_cluster_get_1_second_monitoring(template):
     assert pass_role["Resource"] == {"Ref": "MonitoringRoleArn"}, "only the monitoring role"
 
 
+def referenced(node):
+    """The resources and parameters a property tree names (Ref, GetAtt, Sub's ${...})."""
+    names = set()
+    for d in walk(node):
+        if "Ref" in d and isinstance(d["Ref"], str):
+            names.add(d["Ref"])
+        if "Fn::GetAtt" in d:
+            g = d["Fn::GetAtt"]
+            names.add(g[0] if isinstance(g, list) else g.split(".")[0])
+        if "Fn::Sub" in d:
+            text = d["Fn::Sub"] if isinstance(d["Fn::Sub"], str) else d["Fn::Sub"][0]
+            names |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+    return names
+
+
+def dependencies(template, rid):
+    """What CloudFormation deletes only after `rid`: DependsOn and references, transitively."""
+    resources_ = template["Resources"]
+    seen, followed, todo = set(), set(), [rid]
+    while todo:
+        r = resources_[todo.pop()]
+        # SAM's generated resources (a function's event source, a machine's rule) are named in
+        # DependsOn but not declared here: kept, not followed.
+        seen |= set(r.get("DependsOn", []))
+        direct = set(r.get("DependsOn", [])) | referenced(r.get("Properties", {}))
+        for d in direct & set(resources_):
+            if d not in followed:
+                followed.add(d)
+                seen.add(d)
+                todo.append(d)
+    return seen
+
+
 def test_the_records_are_deleted_before_anything_that_brings_the_weight_back(template):
     # A delete while the serverless weight is above 0 fails on the records (Route 53 refuses a
     # DELETE whose weight does not match); everything that can bring the weight to 0 must
     # still exist then, so nothing it depends on may be deleted before the records.
     needed = set()
-    # The functions of the weight path (the planned-event function moves no weight).
+    # The functions of the weight path (the planned-event function moves no weight, the
+    # cluster check runs only at deploy time).
     for rid, fn in resources(template, "AWS::Serverless::Function").items():
-        if rid == "PlannedEventFunction":
+        if rid in ("PlannedEventFunction", "ClusterCheckFunction"):
             continue
         needed |= {rid} | {rid + event for event in fn["Properties"].get("Events", {})}
     needed |= set(resources(template, "AWS::CloudWatch::Alarm"))
+    needed |= set(resources(template, "AWS::CloudWatch::CompositeAlarm"))
     needed |= {"LockTable"}
     for rid in ("ScaleUpStateMachine", "ScaleDownStateMachine"):
         needed.add(rid)
         needed |= {rid + event for event in template["Resources"][rid]["Properties"]["Events"]}
     for rid in ("ProvisionedRecord", "ServerlessRecord"):
-        depends = set(template["Resources"][rid]["DependsOn"])
+        depends = dependencies(template, rid)
         assert needed <= depends, f"{rid} is deleted after {needed - depends}"
     # Never in parallel: were the provisioned record deleted and the serverless one refused,
     # the name would send every read to the serverless reader.

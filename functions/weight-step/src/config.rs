@@ -16,7 +16,7 @@ pub struct ShiftConfig {
     /// How a step is made: `WEIGHT_STEP` (25), `MAX_SERVERLESS_WEIGHT` (100),
     /// `PROVISIONED_WEIGHT` (100), `SERVERLESS_INSTANCE_IDENTIFIER` (required: the Aurora
     /// Serverless v2 reader of the status guard), `DRY_RUN` (`false`), `MAX_REPLICA_LAG_MS`
-    /// (1000; 0: no lag guard).
+    /// (1000; 0: no lag guard), `SCALE_DOWN_DELAY_SECONDS` (600; 0: none).
     pub settings: ShiftSettings,
     /// `CLUSTER_IDENTIFIER`: the `DBClusterIdentifier` dimension of the weight metrics (required).
     pub cluster: String,
@@ -109,6 +109,7 @@ impl ShiftConfig {
                 serverless_instance: required("SERVERLESS_INSTANCE_IDENTIFIER")?,
                 dry_run,
                 max_replica_lag_ms,
+                scale_down_delay_s: u64::from(number("SCALE_DOWN_DELAY_SECONDS", 600)?),
             },
             cluster,
             namespace: config::namespace(&get)?,

@@ -15,11 +15,12 @@ use spillway::shifting::shift::{
 
 /// Every `error_type` the function can return (checked against the code and the ASL by tests).
 #[cfg(test)]
-pub const ERROR_TYPES: [&str; 9] = [
+pub const ERROR_TYPES: [&str; 10] = [
     "InvalidInput",
     "ServerlessReaderUnavailable",
     "ReplicaLagging",
     "ClusterFailingOver",
+    "ScaleDownDelayed",
     "RecordsNotFound",
     "RecordsMismatch",
     "ConcurrentChange",
@@ -50,6 +51,7 @@ impl HandlerError {
             }
             Self::Shift(ShiftError::ReplicaLagging { .. }) => "ReplicaLagging",
             Self::Shift(ShiftError::ClusterFailingOver { .. }) => "ClusterFailingOver",
+            Self::Shift(ShiftError::ScaleDownDelayed { .. }) => "ScaleDownDelayed",
             Self::Shift(ShiftError::UnexpectedWeight { .. })
             | Self::Shift(ShiftError::Store(StoreError::Conflict(_))) => "ConcurrentChange",
             Self::Shift(ShiftError::Store(StoreError::NotFound(_))) => "RecordsNotFound",
@@ -80,6 +82,22 @@ pub async fn function_handler<S: WeightedPairStore, I: InstanceStatus>(
     handle(deps, event.payload, now_ms, &mut std::io::stdout().lock()).await
 }
 
+/// Scale-down passes the lock table's `last-raise` item as DynamoDB's GetItem returned it
+/// (`lastRaise`: `{}` when there is none, or `{"Item": {"at": {"S": "<time>"}, …}}`); the
+/// step request carries its time (`lastRaiseAt`).
+fn last_raise(mut payload: serde_json::Value) -> serde_json::Value {
+    if let Some(obj) = payload.as_object_mut()
+        && let Some(item) = obj.remove("lastRaise")
+    {
+        let at = item
+            .pointer("/Item/at/S")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        obj.insert("lastRaiseAt".into(), at);
+    }
+    payload
+}
+
 /// The handler with its clock and output injected.
 pub async fn handle<S: WeightedPairStore, I: InstanceStatus>(
     deps: &HandlerDeps<S, I>,
@@ -87,7 +105,7 @@ pub async fn handle<S: WeightedPairStore, I: InstanceStatus>(
     now_ms: i64,
     out: &mut impl Write,
 ) -> Result<StepOutcome, HandlerError> {
-    let request: StepRequest = serde_json::from_value(payload).map_err(|e| {
+    let request: StepRequest = serde_json::from_value(last_raise(payload)).map_err(|e| {
         tracing::error!(error = %e, "rejected a step request");
         HandlerError::InvalidInput(e.to_string())
     })?;
@@ -279,6 +297,37 @@ mod tests {
     }
 
     #[test]
+    fn scale_downs_lock_table_item_holds_a_step_within_the_delay() {
+        let d = deps(50, true);
+        let item = |at: &str| json!({"Item": {"lock": {"S": "last-raise"}, "at": {"S": at}}});
+        let (r, _) = invoke(
+            &d,
+            json!({"direction": "down", "lastRaise": item("2026-12-03T10:00:00.123Z"),
+                   "now": "2026-12-03T10:05:00Z"}),
+        );
+        let e = r.unwrap_err();
+        assert_eq!(e.error_type(), "ScaleDownDelayed");
+        assert!(
+            e.to_string().contains("before 2026-12-03 10:10:00.123 UTC"),
+            "{e}"
+        );
+        // Past the delay, or no raise on record (GetItem's `{}`): the step is made.
+        for payload in [
+            json!({"direction": "down", "lastRaise": item("2026-12-03T10:00:00Z"), "now": "2026-12-03T10:10:00Z"}),
+            json!({"direction": "down", "lastRaise": {}, "now": "2026-12-03T10:00:01Z"}),
+        ] {
+            let (r, _) = invoke(&d, payload.clone());
+            assert!(r.is_ok(), "{payload}: {r:?}");
+        }
+        // A time that is not one is bad input, not a step.
+        let (r, _) = invoke(
+            &d,
+            json!({"direction": "down", "lastRaise": item("yesterday")}),
+        );
+        assert_eq!(r.unwrap_err().error_type(), "InvalidInput");
+    }
+
+    #[test]
     fn when_each_error_occurs_should_map_to_its_error_type() {
         let cases: Vec<(HandlerError, &str)> = vec![
             (HandlerError::InvalidInput("x".into()), "InvalidInput"),
@@ -305,6 +354,15 @@ mod tests {
                 }
                 .into(),
                 "ClusterFailingOver",
+            ),
+            (
+                ShiftError::ScaleDownDelayed {
+                    raised_at: chrono::DateTime::UNIX_EPOCH,
+                    until: chrono::DateTime::UNIX_EPOCH,
+                    delay_s: 1,
+                }
+                .into(),
+                "ScaleDownDelayed",
             ),
             (
                 ShiftError::UnexpectedWeight {

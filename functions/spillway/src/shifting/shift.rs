@@ -14,6 +14,7 @@
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::shifting::weights::{self, Direction, WeightPolicy};
@@ -95,6 +96,13 @@ pub struct StepRequest {
     /// run: the weight it would have left).
     #[serde(default)]
     pub expected_serverless_weight: Option<u16>,
+    /// When scale-up last raised the serverless weight (scale-down passes it; `None`: no raise
+    /// on record). With `now`, the scale-down delay's clock.
+    #[serde(default)]
+    pub last_raise_at: Option<DateTime<Utc>>,
+    /// The machine's clock when it asked for the step (Step Functions' `$$.State.EnteredTime`).
+    #[serde(default)]
+    pub now: Option<DateTime<Utc>>,
 }
 
 /// The result of a step, for the state machine and the "why traffic moved" log line.
@@ -144,6 +152,14 @@ pub enum ShiftError {
         "cluster {cluster} is failing over (a planned event's failover, or Aurora's own): no weight step until it is done"
     )]
     ClusterFailingOver { cluster: String },
+    #[error(
+        "the serverless weight was raised at {raised_at}: no scale-down step before {until} (ScaleDownDelayAfterScaleUpSeconds {delay_s})"
+    )]
+    ScaleDownDelayed {
+        raised_at: DateTime<Utc>,
+        until: DateTime<Utc>,
+        delay_s: u64,
+    },
 }
 
 /// What a step needs besides its stores.
@@ -157,6 +173,9 @@ pub struct ShiftSettings {
     /// No raise while the serverless reader's `AuroraReplicaLag` is above this many
     /// milliseconds; `None`: no lag guard.
     pub max_replica_lag_ms: Option<f64>,
+    /// No lowering step until this many seconds after the last raise (Aurora's "15 minutes
+    /// after a scale-up"); 0: none.
+    pub scale_down_delay_s: u64,
 }
 
 /// Makes one step.
@@ -223,6 +242,22 @@ pub async fn step(
                     "AuroraReplicaLag could not be read: raising without the lag guard"
                 ),
             }
+        }
+    }
+    // Aurora's cooldown after a scale-up: a lowering step waits until the delay since the last
+    // raise has passed (a dry run reports the same refusal). Scale-up's own undo of an
+    // unconfirmed raise passes no raise time and is never held.
+    if next.serverless < current
+        && settings.scale_down_delay_s > 0
+        && let (Some(raised_at), Some(now)) = (request.last_raise_at, request.now)
+    {
+        let until = raised_at + chrono::Duration::seconds(settings.scale_down_delay_s as i64);
+        if now < until {
+            return Err(ShiftError::ScaleDownDelayed {
+                raised_at,
+                until,
+                delay_s: settings.scale_down_delay_s,
+            });
         }
     }
     // No two movers: while the cluster fails over (a planned event's Prepare or Recover, or
@@ -374,6 +409,7 @@ pub(crate) mod tests {
             serverless_instance: "orders-serverless".into(),
             dry_run,
             max_replica_lag_ms: Some(1000.0),
+            scale_down_delay_s: 600,
         }
     }
 
@@ -388,6 +424,8 @@ pub(crate) mod tests {
         StepRequest {
             direction: Direction::Up,
             expected_serverless_weight: expected,
+            last_raise_at: None,
+            now: None,
         }
     }
 
@@ -395,7 +433,86 @@ pub(crate) mod tests {
         StepRequest {
             direction: Direction::Down,
             expected_serverless_weight: expected,
+            last_raise_at: None,
+            now: None,
         }
+    }
+
+    /// A lowering step `seconds_after` the last raise.
+    fn down_after(expected: Option<u16>, seconds_after: i64) -> StepRequest {
+        let raised: DateTime<Utc> = "2026-12-03T10:00:00Z".parse().unwrap();
+        StepRequest {
+            last_raise_at: Some(raised),
+            now: Some(raised + chrono::Duration::seconds(seconds_after)),
+            ..down(expected)
+        }
+    }
+
+    #[test]
+    fn no_lowering_step_until_the_delay_after_the_last_raise() {
+        let s = settings(false);
+        let zone = FakeZone::new(40, 100);
+        let err = run(step(
+            &zone,
+            &Status(Some("available")),
+            &s,
+            down_after(Some(40), 599),
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(err, ShiftError::ScaleDownDelayed { delay_s: 600, .. }),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains("no scale-down step before 2026-12-03 10:10:00 UTC"),
+            "{err}"
+        );
+        assert!(zone.writes.lock().unwrap().is_empty());
+        // At the delay it lowers; without a raise on record (or without a clock: scale-up's own
+        // undo) it is never held; with the delay 0 neither.
+        let o = run(step(
+            &zone,
+            &Status(Some("available")),
+            &s,
+            down_after(Some(40), 600),
+        ))
+        .unwrap();
+        assert_eq!(o.serverless_weight, 20);
+        let o = run(step(&zone, &Status(Some("available")), &s, down(Some(20)))).unwrap();
+        assert_eq!(o.serverless_weight, 0);
+        let zone = FakeZone::new(40, 100);
+        let none = ShiftSettings {
+            scale_down_delay_s: 0,
+            ..settings(false)
+        };
+        assert!(
+            run(step(
+                &zone,
+                &Status(Some("available")),
+                &none,
+                down_after(Some(40), 1)
+            ))
+            .is_ok()
+        );
+        // A raise is never held by it.
+        let zone = FakeZone::new(0, 100);
+        let up_late = StepRequest {
+            direction: Direction::Up,
+            ..down_after(None, 1)
+        };
+        assert!(run(step(&zone, &Status(Some("available")), &s, up_late)).is_ok());
+        // A dry run reports the same refusal.
+        let dry = settings(true);
+        assert!(matches!(
+            run(step(
+                &FakeZone::new(40, 100),
+                &Status(Some("available")),
+                &dry,
+                down_after(Some(40), 10)
+            )),
+            Err(ShiftError::ScaleDownDelayed { .. })
+        ));
     }
 
     /// Available, and the cluster in this state.
