@@ -104,10 +104,19 @@ def series(instance, template, cpus, start=START):
 
 
 def alarm_event(alarm, state, previous, threshold):
-    """A "CloudWatch Alarm State Change" event as EventBridge delivers it."""
-    name = f"spillway-orders-{alarm}-cpu"
+    """A "CloudWatch Alarm State Change" event of a composite signal as EventBridge delivers it
+    ("Alarm events and EventBridge", CloudWatch User Guide, the composite alarm's tab: the rule in
+    configuration.alarmRule, the children that moved it in state.reasonData): the machines
+    listen to the composites spillway-orders-high / -low, whose CPU child moved here."""
+    name = f"spillway-orders-{alarm}"
+    child = f"spillway-orders-{alarm}-cpu"
+    child_arn = f"arn:aws:cloudwatch:us-east-1:{OWNER}:alarm:{child}"
     at = START + timedelta(seconds=70 if alarm == "high" else 200)
     stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    rule = (f'ALARM("{child}") OR ALARM("spillway-orders-high-connections")' if alarm == "high"
+            else f'ALARM("{child}") AND ALARM("spillway-orders-low-connections")')
+    reason_data = json.dumps({"triggeringAlarms": [{
+        "arn": child_arn, "state": {"value": state, "timestamp": stamp}}]})
     return {
         "version": "0",
         "id": hashlib.sha256(f"{alarm}{state}".encode()).hexdigest()[:8] + "-0000-4000-8000-000000000000",
@@ -119,14 +128,14 @@ def alarm_event(alarm, state, previous, threshold):
         "resources": [f"arn:aws:cloudwatch:us-east-1:{OWNER}:alarm:{name}"],
         "detail": {
             "alarmName": name,
-            "state": {"value": state, "reason": f"Threshold Crossed: 1 datapoint was {'greater' if alarm == 'high' else 'less'} than the threshold ({threshold}).", "timestamp": stamp},
-            "previousState": {"value": previous, "reason": "Threshold Crossed", "timestamp": stamp},
+            "state": {"value": state,
+                      "reason": f"{child_arn} transitioned to {state} at {at.strftime('%A %d %B, %Y %H:%M:%S UTC')}",
+                      "reasonData": reason_data, "timestamp": stamp},
+            "previousState": {"value": previous, "reason": f"{child_arn} transitioned to {previous}",
+                              "timestamp": stamp},
             "configuration": {
-                "description": f"Spillway: provisioned readers' CPU {'above' if alarm == 'high' else 'below'} {threshold} %",
-                "metrics": [{"id": "m1", "metricStat": {"metric": {
-                    "namespace": "Spillway", "name": "CPUUtilization",
-                    "dimensions": {"DBClusterIdentifier": "orders", "Role": "provisioned-reader"}},
-                    "period": 10, "stat": "Average"}, "returnData": True}],
+                "alarmRule": rule,
+                "description": f"Spillway: the readers are {'busy (CPU or connections)' if alarm == 'high' else 'quiet (CPU and connections)'}; CPU {'above' if alarm == 'high' else 'below'} {threshold} %",
             },
         },
     }
