@@ -81,14 +81,17 @@ def scenario_for(stack, default, *, hold, duration, high=(3, 2), low=(3, 2), dir
         sc[rule].update(evaluation_periods=periods, datapoints_to_alarm=datapoints)
     # A new loop setting needs its harness value decided here, not its default taken.
     known = {"alarm_cycle", "cooldown", "max_rounds", "start_delay", "round_overhead",
-             "sweep_every", "grace_rounds"}
+             "sweep_every", "grace_rounds", "scale_down_delay"}
     assert set(sc["loops"]) <= known, f"new loop settings to set for the harness: {sc['loops']}"
     sc["loops"].update(alarm_cycle=ALARM_CYCLE_SECONDS, cooldown=COOLDOWN_SECONDS,
                        max_rounds=stack.max_rounds, grace_rounds=stack.grace_rounds,
                        # 0.06-0.15 s a round measured (TOLERANCE_SECONDS): 0 whole seconds.
                        round_overhead=0,
                        # The harness has no sweep schedule: the test starts every execution.
-                       sweep_every=None)
+                       sweep_every=None,
+                       # The harness's function has no delay after a raise (test_signals.py
+                       # tests it).
+                       scale_down_delay=0)
     sc["weight_step"] = int(env["WEIGHT_STEP"])
     sc["max_serverless_weight"] = int(env["MAX_SERVERLESS_WEIGHT"])
     sc["provisioned_weight"] = int(env["PROVISIONED_WEIGHT"])

@@ -178,6 +178,14 @@ pub struct ShiftSettings {
     pub scale_down_delay_s: u64,
 }
 
+/// Aurora's cooldown after a scale-up: a lowering step at `now_ms` is held until `delay_s`
+/// after the last raise (`last_raise_ms`); `Some(until)`: held until then (milliseconds since
+/// the epoch). The weight-step function and the simulator's loops both decide with it.
+pub fn lowering_held_until(last_raise_ms: i64, now_ms: i64, delay_s: u64) -> Option<i64> {
+    let until = last_raise_ms.saturating_add((delay_s as i64).saturating_mul(1000));
+    (delay_s > 0 && now_ms < until).then_some(until)
+}
+
 /// Makes one step.
 pub async fn step(
     store: &impl WeightedPairStore,
@@ -248,17 +256,18 @@ pub async fn step(
     // raise has passed (a dry run reports the same refusal). Scale-up's own undo of an
     // unconfirmed raise passes no raise time and is never held.
     if next.serverless < current
-        && settings.scale_down_delay_s > 0
         && let (Some(raised_at), Some(now)) = (request.last_raise_at, request.now)
+        && let Some(until) = lowering_held_until(
+            raised_at.timestamp_millis(),
+            now.timestamp_millis(),
+            settings.scale_down_delay_s,
+        )
     {
-        let until = raised_at + chrono::Duration::seconds(settings.scale_down_delay_s as i64);
-        if now < until {
-            return Err(ShiftError::ScaleDownDelayed {
-                raised_at,
-                until,
-                delay_s: settings.scale_down_delay_s,
-            });
-        }
+        return Err(ShiftError::ScaleDownDelayed {
+            raised_at,
+            until: DateTime::from_timestamp_millis(until).unwrap_or(now),
+            delay_s: settings.scale_down_delay_s,
+        });
     }
     // No two movers: while the cluster fails over (a planned event's Prepare or Recover, or
     // Aurora's own), no weight moves, either way (a dry run reports the same refusal).

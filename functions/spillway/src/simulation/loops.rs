@@ -25,7 +25,9 @@
 //!   when no scale-up execution runs (the election makes a later one a standby);
 //! - scale-down starts when the low alarm enters ALARM; each round first reads the high alarm
 //!   (ALARM: it ends, scale-up owns the pair), then the low alarm (not ALARM: it ends), then
-//!   steps down (at 0: it ends) and waits `cooldown`.
+//!   steps down (at 0: it ends) and waits `cooldown`; a step within `scale_down_delay` of the
+//!   last raise is held (no step, the round spent), by the weight-step function's own rule
+//!   ([`crate::shifting::shift::lowering_held_until`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +53,14 @@ pub struct LoopSettings {
     /// confirm it.
     #[serde(default = "three")]
     pub grace_rounds: u32,
+    /// `ScaleDownDelayAfterScaleUpSeconds`: no lowering step until this long after the last
+    /// raise.
+    #[serde(default = "six_hundred")]
+    pub scale_down_delay: u32,
+}
+
+fn six_hundred() -> u32 {
+    600
 }
 
 fn three() -> u32 {
@@ -67,6 +77,7 @@ impl Default for LoopSettings {
             round_overhead: 0,
             sweep_every: Some(300),
             grace_rounds: 3,
+            scale_down_delay: 600,
         }
     }
 }
@@ -104,6 +115,10 @@ pub struct Loops {
     /// Direct starts taken, and direct raises undone because the alarm never confirmed them.
     pub direct_starts: u32,
     pub undone: u32,
+    /// The second of the last raise that moved the serverless weight (scale-up's note).
+    last_raise: Option<u32>,
+    /// Scale-down rounds held by the delay after a raise.
+    pub held_by_delay: u32,
 }
 
 impl Loops {
@@ -121,6 +136,8 @@ impl Loops {
             rounds: (0, 0),
             direct_starts: 0,
             undone: 0,
+            last_raise: None,
+            held_by_delay: 0,
         }
     }
 
@@ -189,6 +206,9 @@ impl Loops {
                     l.apply(now, Direction::Up);
                     e.expected = Some(l.serverless);
                     e.raised = l.serverless != before;
+                    if e.raised {
+                        l.last_raise = Some(now);
+                    }
                 }
             };
             let unconfirmed = e.direct && !e.confirmed && e.raised && high != AlarmState::Alarm;
@@ -233,6 +253,21 @@ impl Loops {
                 e.rounds += 1;
                 e.next_round = wait(s.cooldown);
                 Some(e)
+            } else if self.serverless > 0
+                && self.last_raise.is_some_and(|at| {
+                    crate::shifting::shift::lowering_held_until(
+                        i64::from(at) * 1000,
+                        i64::from(now) * 1000,
+                        u64::from(s.scale_down_delay),
+                    )
+                    .is_some()
+                })
+            {
+                // "Hold back: the scale-down delay": no step, the weight it expects unchanged.
+                self.held_by_delay += 1;
+                e.rounds += 1;
+                e.next_round = wait(s.cooldown);
+                Some(e)
             } else {
                 let at_zero = self.apply(now, Direction::Down);
                 e.expected = Some(self.serverless);
@@ -261,11 +296,32 @@ mod tests {
     use super::*;
     use AlarmState::{Alarm, Ok};
 
+    /// The defaults, without the delay after a raise (tested on its own below).
     fn loops() -> Loops {
         Loops::new(
-            LoopSettings::default(),
+            LoopSettings {
+                scale_down_delay: 0,
+                ..LoopSettings::default()
+            },
             WeightPolicy::new(25, 100, 100).expect("valid"),
         )
+    }
+
+    #[test]
+    fn no_lowering_step_until_the_delay_after_the_last_raise() {
+        let mut l = Loops::new(
+            LoopSettings::default(),
+            WeightPolicy::new(25, 100, 100).expect("valid"),
+        );
+        // raises at 11, 31, 51, 71 (the last at 71); the low alarm fires at 200
+        run(&mut l, 0, 100, |t| (if t >= 10 { Alarm } else { Ok }, Ok));
+        run(&mut l, 100, 1000, |t| {
+            (Ok, if t >= 200 { Alarm } else { Ok })
+        });
+        // held at 201, 261, …, 621 (before 71 + 600 = 671); the first step at 681
+        assert_eq!(&l.changes[4..6], &[(681, 75), (741, 50)], "{:?}", l.changes);
+        assert_eq!(l.held_by_delay, 8);
+        assert_eq!(l.weights().0, 0);
     }
 
     /// Runs `seconds` with the alarm states `at(t)` returns.
