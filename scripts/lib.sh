@@ -170,14 +170,15 @@ start_emulator() {
   local state="$TMP/emulator-$port"
   mkdir -p "$state"
   log "starting the local AWS emulator on 127.0.0.1:$port (log: ${state#"$ROOT"/}/emulator.log)"
+  # scripts/emulator.py: ministack with the harness's additions (the emulator gaps it names).
   # setsid makes the emulator lead its own process group, so stopping it also stops the
   # function processes it spawns; $! is then the group id.
   # Emulator quirk: ministack sets its own AWS_ENDPOINT_URL (from its environment) into every
   # function it runs, over the function's; a value inherited from an earlier emulator would
   # send the functions to a dead port. Give it its own.
   AWS_ENDPOINT_URL="http://127.0.0.1:$port" BIND_HOST=127.0.0.1 GATEWAY_PORT="$port" \
-    setsid bash -c 'cd "$0" && exec "$1"' \
-    "$state" "$VENV/bin/ministack" >"$state/emulator.log" 2>&1 </dev/null &
+    setsid bash -c 'cd "$0" && exec "$1" "$2"' \
+    "$state" "$VENV/bin/python" "$ROOT/scripts/emulator.py" >"$state/emulator.log" 2>&1 </dev/null &
   EMULATOR_PID=$!
   echo "$EMULATOR_PID" >"$state/emulator.pid"
   trap stop_emulator EXIT
