@@ -356,10 +356,12 @@ def dependencies(template, rid):
     seen, followed, todo = set(), set(), [rid]
     while todo:
         r = resources_[todo.pop()]
+        depends_on = r.get("DependsOn", [])
+        depends_on = {depends_on} if isinstance(depends_on, str) else set(depends_on)
         # SAM's generated resources (a function's event source, a machine's rule) are named in
         # DependsOn but not declared here: kept, not followed.
-        seen |= set(r.get("DependsOn", []))
-        direct = set(r.get("DependsOn", [])) | referenced(r.get("Properties", {}))
+        seen |= depends_on
+        direct = depends_on | referenced(r.get("Properties", {}))
         for d in direct & set(resources_):
             if d not in followed:
                 followed.add(d)
@@ -464,3 +466,21 @@ def test_prepare_and_recover_read_only_the_weight_loops_they_wait_for(template):
     assert allowed == [{"Effect": "Allow", "Action": ["states:StartExecution"],
                         "Resource": [{"Ref": "PrepareStateMachine"},
                                      {"Ref": "RecoverStateMachine"}]}]
+
+
+def test_nothing_of_the_cluster_is_created_before_its_configuration_is_checked(template):
+    # The ClusterCheck custom resource fails a bad configuration with every problem named; the
+    # cluster's alarms, records, endpoints, zone and auto scaling wait for it (DependsOn or a
+    # reference, transitively), so CloudFormation creates none of them first. Stack-wide
+    # resources (the functions, the lock table, the planned-event machines and role) may come
+    # first.
+    stack_wide = {"MetricsFunction", "WeightStepFunction", "PlannedEventFunction",
+                  "ClusterCheckFunction", "ClusterCheck", "LockTable",
+                  "PlannedEventSchedulerRole", "PrepareStateMachine", "RecoverStateMachine"}
+    unchecked = [rid for rid in template["Resources"]
+                 if rid not in stack_wide and "ClusterCheck" not in dependencies(template, rid)]
+    assert unchecked == [], f"created before the check: {unchecked}"
+    # Seeded: without its DependsOn the high CPU alarm would be created beside the check.
+    seeded = json.loads(json.dumps(template))
+    del seeded["Resources"]["HighCpuAlarm"]["DependsOn"]
+    assert "ClusterCheck" not in dependencies(seeded, "HighCpuAlarm")

@@ -1,0 +1,89 @@
+"""A bad configuration gets a clear error before anything of the cluster is created (issue 10):
+the deployed stack's own template, packaged as `sam deploy` sent it, deployed again as a second
+stack with one setting wrong at a time.
+
+- A percentage outside its range: CloudFormation refuses the parameters (MinValue / MaxValue),
+  before the stack exists. The ranges of the high and low thresholds do not overlap, so they
+  cannot be out of order either.
+- An unknown cluster, or a serverless instance that is not the cluster's: the ClusterCheck
+  custom resource fails with every problem named; every alarm depends on it, so none is
+  created and the stack rolls back.
+"""
+import os
+import time
+
+import boto3
+import botocore.exceptions
+import pytest
+
+STACK = os.environ.get("SPILLWAY_STACK")
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    """The deployed stack's packaged template (in the artifacts bucket) and parameters."""
+    assert STACK, "SPILLWAY_STACK must name the deployed local stack (scripts/test deploys it)"
+    cf, s3 = boto3.client("cloudformation"), boto3.client("s3")
+    body = cf.get_template(StackName=STACK, TemplateStage="Original")["TemplateBody"]
+    if not isinstance(body, str):
+        import json
+        body = json.dumps(body)
+    # Above TemplateBody's 51,200 bytes: by URL, as sam deploy sends it.
+    s3.put_object(Bucket="spillway-artifacts", Key="bad-config/template.yaml", Body=body.encode())
+    url = f"{os.environ['AWS_ENDPOINT_URL']}/spillway-artifacts/bad-config/template.yaml"
+    params = {p["ParameterKey"]: p["ParameterValue"]
+              for p in cf.describe_stacks(StackName=STACK)["Stacks"][0]["Parameters"]}
+    return url, params
+
+
+def create(url, params, name, **wrong):
+    values = dict(params, **wrong)
+    return boto3.client("cloudformation").create_stack(
+        StackName=name, TemplateURL=url, Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()])
+
+
+def test_a_percentage_outside_its_range_is_refused_before_the_stack_exists(deployed):
+    url, params = deployed
+    cf = boto3.client("cloudformation")
+    for key, value in (("HighConnectionsPercent", "120"), ("LowConnectionsPercent", "-1"),
+                       ("HighCpuThreshold", "101")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            create(url, params, f"{STACK}-bad-range", **{key: value})
+        assert e.value.response["Error"]["Code"] == "ValidationError", key
+        assert key in str(e.value), f"{key}: {e.value}"
+        with pytest.raises(botocore.exceptions.ClientError):
+            cf.describe_stacks(StackName=f"{STACK}-bad-range")
+
+
+def test_an_unknown_cluster_fails_the_check_and_no_alarm_is_created(deployed):
+    url, params = deployed
+    cf = boto3.client("cloudformation")
+    name = f"{STACK}-bad-cluster"
+    create(url, params, name, ClusterIdentifier="nope", ServerlessInstanceIdentifier="nope-sv",
+           RecordName="reads.nope.spillway.internal")
+    deadline = time.monotonic() + 180
+    while True:
+        status = cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+        if not status.endswith("IN_PROGRESS"):
+            break
+        assert time.monotonic() < deadline, f"still {status}"
+        time.sleep(1)
+    try:
+        assert status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"), status
+        events = cf.describe_stack_events(StackName=name)["StackEvents"]
+        failed = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"
+                  and e["LogicalResourceId"] == "ClusterCheck"]
+        assert failed, [(e["LogicalResourceId"], e["ResourceStatus"]) for e in events]
+        reason = failed[0]["ResourceStatusReason"]
+        assert "Spillway: cluster nope: no such Aurora cluster" in reason, reason
+        created = {e["LogicalResourceId"] for e in events
+                   if e["ResourceStatus"] in ("CREATE_IN_PROGRESS", "CREATE_COMPLETE")}
+        for never in ("HighCpuAlarm", "LowCpuAlarm", "HighConnectionsAlarm",
+                      "LowConnectionsAlarm", "HighAlarm", "LowAlarm",
+                      "ProvisionedRecord", "ServerlessRecord"):
+            assert never not in created, f"{never} was created before the check failed"
+        alarms = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{name}-")
+        assert alarms["MetricAlarms"] == [], "no alarm of the failed stack is left"
+    finally:
+        cf.delete_stack(StackName=name)
