@@ -115,8 +115,13 @@ def alarm_event(alarm, state, previous, threshold):
     stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     rule = (f'ALARM("{child}") OR ALARM("spillway-orders-high-connections")' if alarm == "high"
             else f'ALARM("{child}") AND ALARM("spillway-orders-low-connections")')
-    reason_data = json.dumps({"triggeringAlarms": [{
-        "arn": child_arn, "state": {"value": state, "timestamp": stamp}}]})
+    # An AND rule in ALARM names every child (all are in ALARM); an OR rule the one that moved.
+    triggering = [child_arn] + ([f"arn:aws:cloudwatch:us-east-1:{OWNER}:alarm:spillway-orders-low-connections"]
+                                if alarm == "low" and state == "ALARM" else [])
+    reason_data = json.dumps({"triggeringAlarms": [
+        {"arn": arn, "state": {"value": state, "timestamp": stamp}} for arn in triggering]})
+    previous_data = json.dumps({"triggeringAlarms": [
+        {"arn": child_arn, "state": {"value": previous, "timestamp": stamp}}]})
     return {
         "version": "0",
         "id": hashlib.sha256(f"{alarm}{state}".encode()).hexdigest()[:8] + "-0000-4000-8000-000000000000",
@@ -132,7 +137,7 @@ def alarm_event(alarm, state, previous, threshold):
                       "reason": f"{child_arn} transitioned to {state} at {at.strftime('%A %d %B, %Y %H:%M:%S UTC')}",
                       "reasonData": reason_data, "timestamp": stamp},
             "previousState": {"value": previous, "reason": f"{child_arn} transitioned to {previous}",
-                              "timestamp": stamp},
+                              "reasonData": previous_data, "timestamp": stamp},
             "configuration": {
                 "alarmRule": rule,
                 "description": f"Spillway: the readers are {'busy (CPU or connections)' if alarm == 'high' else 'quiet (CPU and connections)'}; CPU {'above' if alarm == 'high' else 'below'} {threshold} %",

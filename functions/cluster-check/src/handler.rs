@@ -9,7 +9,7 @@ use aws_lambda_events::event::cloudformation::{
 };
 use serde_json::Value;
 use spillway::metrics::topology::TopologySource;
-use spillway::region::check::{ClusterConfig, ObservedCluster, check};
+use spillway::region::check::{ClusterConfig, ObservedCluster, check, recheck};
 
 /// CloudFormation refuses a response document above 4,096 bytes; the reason is cut well below.
 const MAX_REASON: usize = 3000;
@@ -20,6 +20,8 @@ struct Common<'a> {
     logical_resource_id: &'a str,
     physical_resource_id: Option<&'a str>,
     properties: &'a Value,
+    /// An update's previous properties (`None`: a create or a delete).
+    old_properties: Option<&'a Value>,
 }
 
 /// The response URL and the response document for `request` (`Err`: a request type this
@@ -37,6 +39,7 @@ pub async fn handle(
                 logical_resource_id: &r.logical_resource_id,
                 physical_resource_id: None,
                 properties: &r.resource_properties,
+                old_properties: None,
             },
             false,
         ),
@@ -48,6 +51,7 @@ pub async fn handle(
                 logical_resource_id: &r.logical_resource_id,
                 physical_resource_id: Some(&r.physical_resource_id),
                 properties: &r.resource_properties,
+                old_properties: Some(&r.old_resource_properties),
             },
             false,
         ),
@@ -59,6 +63,7 @@ pub async fn handle(
                 logical_resource_id: &r.logical_resource_id,
                 physical_resource_id: Some(&r.physical_resource_id),
                 properties: &r.resource_properties,
+                old_properties: None,
             },
             true,
         ),
@@ -79,7 +84,7 @@ pub async fn handle(
     let outcome = if delete {
         Ok(Default::default())
     } else {
-        decide(common.properties, rds).await
+        decide(common.properties, common.old_properties, rds).await
     };
     let mut response = Response::default();
     response.status = Status::Success;
@@ -112,17 +117,40 @@ pub async fn handle(
     Ok((url.clone(), response))
 }
 
+/// An update that keeps the cluster and its serverless instance, which is what a rollback
+/// re-sends as well: re-checked, not checked as new (`spillway::region::check::recheck`).
+fn same_cluster(properties: &Value, old: Option<&Value>) -> bool {
+    let Some(old) = old else { return false };
+    ["ClusterIdentifier", "ServerlessInstanceIdentifier"]
+        .iter()
+        .all(|k| properties.get(k).is_some() && properties.get(k) == old.get(k))
+}
+
 async fn decide(
     properties: &Value,
+    old_properties: Option<&Value>,
     rds: &impl TopologySource,
 ) -> Result<std::collections::HashMap<String, String>, Vec<String>> {
     let config = ClusterConfig::from_properties(properties)?;
-    let snapshot = rds
-        .describe(std::slice::from_ref(&config.cluster))
-        .await
-        .map_err(|e| vec![format!("cluster {}: {}", config.cluster, e.message)])?;
-    let observed = ObservedCluster::from_snapshot(&snapshot, &config.cluster);
-    let checked = check(&config, observed.as_ref())?;
+    let again = same_cluster(properties, old_properties);
+    let c = &config.cluster;
+    let observed = match rds.describe(std::slice::from_ref(c)).await {
+        Ok(snapshot) => ObservedCluster::from_snapshot(&snapshot, c),
+        Err(e) if again && config.max_connections.is_some() => {
+            tracing::warn!(cluster = %c, error = %e.message, "cluster not readable on a re-check");
+            None
+        }
+        Err(e) => return Err(vec![format!("cluster {c}: {}", e.message)]),
+    };
+    let checked = if again {
+        let (checked, warnings) = recheck(&config, observed.as_ref())?;
+        for w in warnings {
+            tracing::warn!(warning = %w, "re-check of a watched cluster");
+        }
+        checked
+    } else {
+        check(&config, observed.as_ref())?
+    };
     let (max, source, high, low, target) = match checked {
         Some(c) => (
             c.max_connections,
@@ -190,6 +218,12 @@ mod tests {
                 instance("orders-serverless", "db.serverless"),
             ],
         }
+    }
+
+    fn update(properties: Value, old: Value) -> Request {
+        let mut r = serde_json::to_value(request("Update", properties)).unwrap();
+        r["OldResourceProperties"] = old;
+        serde_json::from_value(r).unwrap()
     }
 
     fn request(kind: &str, properties: Value) -> Request {
@@ -282,5 +316,42 @@ mod tests {
         let (_, r) = handle(&request("Delete", p), &Fake(None)).await.unwrap();
         assert_eq!(r.status, Status::Success);
         assert_eq!(r.physical_resource_id, "spillway-check-orders");
+    }
+
+    #[tokio::test]
+    async fn an_update_of_the_same_cluster_only_warns_about_its_state() {
+        // The serverless instance gone from the cluster: a new check refuses it, but an update
+        // (or a rollback) of the same cluster goes through with its thresholds.
+        let mut gone = cluster();
+        gone.clusters[0].members.pop();
+        let (_, r) = handle(&request("Create", properties()), &Fake(Some(gone.clone())))
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::Failed);
+        let mut p = properties();
+        p["HighConnectionsPercent"] = json!("80");
+        let (_, r) = handle(&update(p.clone(), properties()), &Fake(Some(gone.clone())))
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::Success, "{:?}", r.reason);
+        assert_eq!(r.data["HighConnections"], "1375");
+        // Another serverless instance is a new check; a bad percentage always fails.
+        let mut other = properties();
+        other["ServerlessInstanceIdentifier"] = json!("orders-sv2");
+        let (_, r) = handle(&update(p.clone(), other), &Fake(Some(gone.clone())))
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::Failed);
+        p["LowConnectionsPercent"] = json!("85");
+        let (_, r) = handle(&update(p.clone(), properties()), &Fake(Some(gone)))
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::Failed);
+        // RDS unreadable: a configured max_connections still answers on a re-check.
+        p["LowConnectionsPercent"] = json!("40");
+        p["MaxConnections"] = json!("1000");
+        let (_, r) = handle(&update(p, properties()), &Fake(None)).await.unwrap();
+        assert_eq!(r.status, Status::Success, "{:?}", r.reason);
+        assert_eq!(r.data["HighConnections"], "800");
     }
 }

@@ -83,8 +83,10 @@ pub async fn function_handler<S: WeightedPairStore, I: InstanceStatus>(
 }
 
 /// Scale-down passes the lock table's `last-raise` item as DynamoDB's GetItem returned it
-/// (`lastRaise`: `{}` when there is none, or `{"Item": {"at": {"S": "<time>"}, …}}`); the
-/// step request carries its time (`lastRaiseAt`).
+/// (`lastRaise`: `{"Item": {"at": {"S": "<time>"}, …}, …}`, or, when there is none, a result
+/// without `Item`: Step Functions' SDK integration then answers its metadata alone,
+/// `SdkHttpMetadata` and `SdkResponseMetadata`); the step request carries its time
+/// (`lastRaiseAt`).
 fn last_raise(mut payload: serde_json::Value) -> serde_json::Value {
     if let Some(obj) = payload.as_object_mut()
         && let Some(item) = obj.remove("lastRaise")
@@ -311,9 +313,15 @@ mod tests {
             e.to_string().contains("before 2026-12-03 10:10:00.123 UTC"),
             "{e}"
         );
-        // Past the delay, or no raise on record (GetItem's `{}`): the step is made.
+        // Past the delay, or no raise on record (GetItem's answer without `Item`, as Step
+        // Functions returns it, or as ministack does): the step is made.
+        let none = json!({
+            "SdkHttpMetadata": {"HttpStatusCode": 200, "HttpHeaders": {"Content-Type": "application/x-amz-json-1.0"}},
+            "SdkResponseMetadata": {"RequestId": "R1"},
+        });
         for payload in [
             json!({"direction": "down", "lastRaise": item("2026-12-03T10:00:00Z"), "now": "2026-12-03T10:10:00Z"}),
+            json!({"direction": "down", "lastRaise": none, "now": "2026-12-03T10:00:01Z"}),
             json!({"direction": "down", "lastRaise": {}, "now": "2026-12-03T10:00:01Z"}),
         ] {
             let (r, _) = invoke(&d, payload.clone());

@@ -180,13 +180,68 @@ pub struct Checked {
 
 /// Every problem of `config` against `observed` (`None`: no such cluster), or the
 /// connections thresholds in connections (`None` in `Ok`: neither the signals nor replica
-/// scaling use connections).
+/// scaling use connections). The check of a new cluster: every problem fails it.
 pub fn check(
     config: &ClusterConfig,
     observed: Option<&ObservedCluster>,
 ) -> Result<Option<Checked>, Vec<String>> {
+    let a = assess(config, observed);
+    let mut problems = a.configuration;
+    problems.extend(a.cluster);
+    let checked = match a.checked {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        // Without the cluster, that it is missing says it all.
+        Some(Err(_)) if observed.is_none() => None,
+        Some(Err(p)) => {
+            problems.push(p);
+            None
+        }
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(checked)
+}
+
+/// The re-check of a cluster the stack already watches (an update that keeps its cluster
+/// and serverless instance, which is also what a rollback re-sends): a problem of the
+/// configuration still fails it, but the cluster's own state (which the stack does not own:
+/// a reader resized, the serverless instance removed) only warns, unless the thresholds
+/// cannot be found without it. A rollback that the check refused would leave the stack in
+/// `UPDATE_ROLLBACK_FAILED`. `Ok`: the thresholds and the warnings.
+pub fn recheck(
+    config: &ClusterConfig,
+    observed: Option<&ObservedCluster>,
+) -> Result<(Option<Checked>, Vec<String>), Vec<String>> {
+    let a = assess(config, observed);
+    let mut problems = a.configuration;
+    let checked = match a.checked {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(p)) => {
+            problems.push(p);
+            None
+        }
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok((checked, a.cluster))
+}
+
+struct Assessment {
+    /// Problems of the stack's own configuration.
+    configuration: Vec<String>,
+    /// Problems of the cluster as RDS shows it (apart from the thresholds').
+    cluster: Vec<String>,
+    /// The connections thresholds, or why they cannot be found (`None`: not needed).
+    checked: Option<Result<Checked, String>>,
+}
+
+fn assess(config: &ClusterConfig, observed: Option<&ObservedCluster>) -> Assessment {
     let c = &config.cluster;
-    let mut problems: Vec<String> = config
+    let mut configuration: Vec<String> = config
         .thresholds
         .problems()
         .into_iter()
@@ -195,49 +250,58 @@ pub fn check(
     if let Some(t) = config.target_connections_percent
         && (!(0.0..=100.0).contains(&t) || t.is_nan())
     {
-        problems.push(format!(
+        configuration.push(format!(
             "cluster {c}: connections target = {t}: a percentage from 0 to 100"
         ));
     }
+    let mut cluster = vec![];
+    let needs =
+        config.thresholds.connections.is_some() || config.target_connections_percent.is_some();
     let Some(observed) = observed else {
-        problems.push(format!(
+        cluster.push(format!(
             "cluster {c}: no such Aurora cluster in this account and Region (DBClusterIdentifier, lowercase)"
         ));
-        return Err(problems);
+        // A configured max_connections needs no cluster; a derived one does.
+        let checked = needs.then(|| match config.max_connections {
+            Some(n) => Ok(thresholds(config, n, "configured".into())),
+            None => Err(format!(
+                "cluster {c}: max_connections cannot be derived without the cluster: configure it"
+            )),
+        });
+        return Assessment {
+            configuration,
+            cluster,
+            checked,
+        };
     };
     let s = &config.serverless_instance;
     match observed.members.iter().find(|m| &m.instance == s) {
-        None => problems.push(format!(
+        None => cluster.push(format!(
             "cluster {c}: {s} is not one of its instances ({})",
             names(&observed.members)
         )),
-        Some(m) if m.class != "db.serverless" => problems.push(format!(
+        Some(m) if m.class != "db.serverless" => cluster.push(format!(
             "cluster {c}: {s} is a {}, not an Aurora Serverless v2 reader (db.serverless)",
             m.class
         )),
-        Some(m) if m.writer => problems.push(format!(
+        Some(m) if m.writer => cluster.push(format!(
             "cluster {c}: {s} is the writer; the serverless instance must be a reader"
         )),
         Some(_) => {}
     }
-    let needs =
-        config.thresholds.connections.is_some() || config.target_connections_percent.is_some();
-    let checked = if needs {
-        match max_connections(config, observed) {
-            Ok(found) => Some(found),
-            Err(p) => {
-                problems.push(p);
-                None
-            }
-        }
-    } else {
-        None
-    };
-    if !problems.is_empty() {
-        return Err(problems);
+    let checked = needs.then(|| {
+        max_connections(config, observed).map(|(max, source)| thresholds(config, max, source))
+    });
+    Assessment {
+        configuration,
+        cluster,
+        checked,
     }
+}
+
+fn thresholds(config: &ClusterConfig, max: u32, source: String) -> Checked {
     let conn = config.thresholds.connections;
-    Ok(checked.map(|(max, source)| Checked {
+    Checked {
         max_connections: max,
         source,
         high_connections: conn.map_or(0, |c| threshold(c.high, max)),
@@ -245,7 +309,7 @@ pub fn check(
         target_connections: config
             .target_connections_percent
             .map_or(0, |t| threshold(t, max)),
-    }))
+    }
 }
 
 /// The configured `max_connections`, or AWS's default for the smallest provisioned reader
@@ -495,6 +559,30 @@ mod tests {
         assert!(problems[2].contains("orders-sv is not one of its instances (orders-writer,"));
         assert!(problems[3].contains("no default max_connections known for db.r9z.huge"));
         assert!(problems.iter().all(|p| p.starts_with("cluster orders: ")));
+    }
+
+    #[test]
+    fn a_recheck_only_warns_about_the_clusters_state_unless_the_thresholds_need_it() {
+        let (mut config, mut observed) = orders();
+        observed.members.pop();
+        assert!(check(&config, Some(&observed)).is_err());
+        let (got, warnings) = recheck(&config, Some(&observed)).unwrap();
+        assert_eq!(got.unwrap().high_connections, 900);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("orders-serverless is not one of its instances"));
+        // The cluster gone: a derived max_connections cannot be found, a configured one can.
+        let p = recheck(&config, None).unwrap_err();
+        assert!(
+            p[0].contains("cannot be derived without the cluster"),
+            "{p:?}"
+        );
+        config.max_connections = Some(1200);
+        let (got, warnings) = recheck(&config, None).unwrap();
+        assert_eq!(got.unwrap().high_connections, 1080);
+        assert!(warnings[0].contains("no such Aurora cluster"));
+        // A problem of the configuration still fails it.
+        config.thresholds.cpu_low = 90.0;
+        assert!(recheck(&config, Some(&observed)).is_err());
     }
 
     #[test]
