@@ -231,8 +231,18 @@ def main():
             "SourceArn": f"arn:aws:rds:us-east-1:{OWNER}:db:orders-reader-3",
             "Date": "2026-11-22T10:06:00.000Z", "Message": "DB instance created",
             "SourceIdentifier": "orders-reader-3", "EventID": "RDS-EVENT-0005"}})
-    write("weight-step-up.json", {"direction": "up", "expectedServerlessWeight": None})
-    write("weight-step-down.json", {"direction": "down", "expectedServerlessWeight": 25})
+    # A step as the machines ask for it: the cluster's settings (its SSM parameter's "shift")
+    # travel with the request.
+    settings = {"CLUSTER_IDENTIFIER": "orders", "SERVERLESS_INSTANCE_IDENTIFIER": "orders-serverless",
+                "HOSTED_ZONE_ID": "Z0123456789ABCDEFGHIJ", "ZONE_NAME": "orders.spillway.internal",
+                "RECORD_NAME": "reads.orders.spillway.internal",
+                "PROVISIONED_SET_IDENTIFIER": "provisioned", "SERVERLESS_SET_IDENTIFIER": "serverless",
+                "WEIGHT_STEP": 25, "MAX_SERVERLESS_WEIGHT": 100, "PROVISIONED_WEIGHT": 100,
+                "DRY_RUN": False, "MAX_REPLICA_LAG_MS": 1000, "SCALE_DOWN_DELAY_SECONDS": 600}
+    write("weight-step-up.json", {"direction": "up", "expectedServerlessWeight": None,
+                                  "settings": settings})
+    write("weight-step-down.json", {"direction": "down", "expectedServerlessWeight": 25,
+                                    "settings": settings})
 
     topology = {"clusters": [], "instances": []}
     for cluster, members in CLUSTERS.items():

@@ -11,9 +11,11 @@ Emulator quirks, isolated here and nowhere else:
 - ministack reports every RDS instance as `available`: the "serverless reader unavailable" test
   points the function at an instance that does not exist, which goes through the same guard.
 - ministack names a missing execution behind `aws-sdk:sfn:describeExecution`
-  `Sfn.ExecutionDoesNotExist`; AWS appends `Exception` to every aws-sdk error name
-  (`Sfn.ExecutionDoesNotExistException`, which the definitions match). The harness renames the
-  definitions' name to the emulator's when it renders them (`EMULATOR_ERROR_NAMES`).
+  `Sfn.ExecutionDoesNotExist`, and a missing SSM parameter behind `aws-sdk:ssm:getParameter`
+  `Ssm.ParameterNotFound`; AWS appends `Exception` to every aws-sdk error name
+  (`Sfn.ExecutionDoesNotExistException`, `Ssm.ParameterNotFoundException`, which the
+  definitions match). The harness renames the definitions' names to the emulator's when it
+  renders them (`EMULATOR_ERROR_NAMES`).
 - ministack's ListExecutions and DescribeExecution are strongly consistent and it delivers each
   event once; AWS's are eventually consistent and at least once. The owner election does not
   rest on either: the tests seed the lock with holders AWS could show (ended, not yet visible).
@@ -40,7 +42,8 @@ RECORD = "reads.orders.internal."
 ALARM_CYCLE_SECONDS = 2
 COOLDOWN_SECONDS = 2
 # Emulator quirk (see the module docstring): AWS's error name -> ministack's.
-EMULATOR_ERROR_NAMES = {'"Sfn.ExecutionDoesNotExistException"': '"Sfn.ExecutionDoesNotExist"'}
+EMULATOR_ERROR_NAMES = {'"Sfn.ExecutionDoesNotExistException"': '"Sfn.ExecutionDoesNotExist"',
+                        '"Ssm.ParameterNotFoundException"': '"Ssm.ParameterNotFound"'}
 
 
 def pytest_configure(config):
@@ -51,7 +54,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def aws():
     return {name: boto3.client(name) for name in
-            ("lambda", "stepfunctions", "cloudwatch", "route53", "rds", "iam", "dynamodb")}
+            ("lambda", "stepfunctions", "cloudwatch", "route53", "rds", "iam", "dynamodb", "ssm")}
 
 
 def bootstrap_zip(binary):
@@ -81,8 +84,13 @@ def simulator():
 
 @pytest.fixture(scope="session")
 def cluster(aws):
+    return rds_cluster(aws, "orders")
+
+
+def rds_cluster(aws, prefix):
+    """An Aurora MySQL cluster of three: writer, provisioned reader, serverless reader."""
     rds = aws["rds"]
-    name = "orders-" + uuid.uuid4().hex[:6]
+    name = f"{prefix}-" + uuid.uuid4().hex[:6]
     rds.create_db_cluster(DBClusterIdentifier=name, Engine="aurora-mysql",
                           MasterUsername="spillway", MasterUserPassword="not-a-secret-1")
     for suffix, klass in (("writer", "db.r6g.large"), ("reader-1", "db.r6g.large"),
@@ -92,15 +100,14 @@ def cluster(aws):
     return name
 
 
-class Stack:
-    """One isolated copy of the traffic-shifting loop: zone + pair, alarms, function, machines."""
+class Cluster:
+    """One watched cluster of a Stack: its zone and weighted pair, its CPU and connections
+    alarms with the two composites the machines read, and its settings document in SSM, as
+    template.yaml writes them."""
 
-    def __init__(self, aws, function_zip, cluster, serverless_instance=None, dry_run=False,
-                 max_rounds=30, grace_rounds=3, scale_down_delay=0):
-        self.aws = aws
-        self.max_rounds = max_rounds
-        self.grace_rounds = grace_rounds
-        tag = uuid.uuid4().hex[:8]
+    def __init__(self, stack, name, serverless_instance=None, dry_run=False, scale_down_delay=0):
+        aws, tag = stack.aws, uuid.uuid4().hex[:8]
+        self.name = name
         r53 = aws["route53"]
         self.zone = r53.create_hosted_zone(
             Name="orders.internal", CallerReference=tag,
@@ -112,56 +119,78 @@ class Stack:
                 "TTL": 5, "ResourceRecords": [{"Value": target}]}}
 
         r53.change_resource_record_sets(HostedZoneId=self.zone, ChangeBatch={"Changes": [
-            record("provisioned", 100, f"{cluster}.cluster-custom-ro.example.com"),
-            record("serverless", 0, f"{cluster}.cluster-custom-sv.example.com")]})
+            record("provisioned", 100, f"{name}.cluster-custom-ro.example.com"),
+            record("serverless", 0, f"{name}.cluster-custom-sv.example.com")]})
         # The signals as template.yaml builds them: CPU and connections alarms, and the two
         # composite alarms the machines read (CPU OR connections up, CPU AND connections down).
         # The tests script the children; the emulator derives the composites' states.
         self.high, self.low = f"high-{tag}", f"low-{tag}"
         self.cpu_high, self.cpu_low = f"high-cpu-{tag}", f"low-cpu-{tag}"
         self.conn_high, self.conn_low = f"high-connections-{tag}", f"low-connections-{tag}"
-        for name, threshold, op, ns, metric, role in (
+        cw = aws["cloudwatch"]
+        for alarm, threshold, op, ns, metric, role in (
                 (self.cpu_high, 70, "GreaterThanThreshold", "Spillway", "CPUUtilization", "provisioned-reader"),
                 (self.cpu_low, 30, "LessThanThreshold", "Spillway", "CPUUtilization", "provisioned-reader"),
                 (self.conn_high, 900, "GreaterThanOrEqualToThreshold", "AWS/RDS", "DatabaseConnections", "READER"),
                 (self.conn_low, 400, "LessThanThreshold", "AWS/RDS", "DatabaseConnections", "READER")):
-            aws["cloudwatch"].put_metric_alarm(
-                AlarmName=name, Namespace=ns, MetricName=metric,
-                Dimensions=[{"Name": "DBClusterIdentifier", "Value": cluster},
+            cw.put_metric_alarm(
+                AlarmName=alarm, Namespace=ns, MetricName=metric,
+                Dimensions=[{"Name": "DBClusterIdentifier", "Value": name},
                             {"Name": "Role", "Value": role}],
                 Statistic="Average", Period=10, EvaluationPeriods=1, Threshold=threshold,
                 ComparisonOperator=op, TreatMissingData="notBreaching")
-            self.set_alarm(name, "OK")
+            stack.set_alarm(alarm, "OK")
         # At rest the readers' connections are low: the low signal is then CPU's.
-        self.set_alarm(self.conn_low, "ALARM")
-        cw = aws["cloudwatch"]
+        stack.set_alarm(self.conn_low, "ALARM")
         cw.put_composite_alarm(AlarmName=self.high, AlarmRule=(
             f'ALARM("{self.cpu_high}") OR ALARM("{self.conn_high}")'))
         cw.put_composite_alarm(AlarmName=self.low, AlarmRule=(
             f'ALARM("{self.cpu_low}") AND ALARM("{self.conn_low}")'))
+        # The settings document (template.yaml's ClusterSettings), where the machines look.
+        self.shift = {
+            "HOSTED_ZONE_ID": self.zone, "ZONE_NAME": "orders.internal",
+            "RECORD_NAME": RECORD.rstrip("."),
+            "SERVERLESS_INSTANCE_IDENTIFIER": serverless_instance or f"{name}-serverless",
+            "CLUSTER_IDENTIFIER": name, "WEIGHT_STEP": 25, "MAX_SERVERLESS_WEIGHT": 75,
+            "PROVISIONED_WEIGHT": 100, "DRY_RUN": "true" if dry_run else "false",
+            "PROVISIONED_SET_IDENTIFIER": "provisioned", "SERVERLESS_SET_IDENTIFIER": "serverless",
+            "MAX_REPLICA_LAG_MS": 1000, "SCALE_DOWN_DELAY_SECONDS": scale_down_delay,
+        }
+        aws["ssm"].put_parameter(
+            Name=stack.settings_prefix + name, Type="String", Overwrite=True,
+            Value=json.dumps({"cluster": name, "highAlarm": self.high, "lowAlarm": self.low,
+                              "shift": self.shift}))
+
+
+class Stack:
+    """One isolated copy of the traffic-shifting loop: the weight-step function, the lock table
+    and the two machines, shared by its clusters (`add_cluster`) as in the deployed stack; the
+    first cluster's attributes (zone, alarms, settings) are the stack's own, for the tests that
+    watch one."""
+
+    def __init__(self, aws, function_zip, cluster, serverless_instance=None, dry_run=False,
+                 max_rounds=30, grace_rounds=3, scale_down_delay=0):
+        self.aws = aws
+        self.max_rounds = max_rounds
+        self.grace_rounds = grace_rounds
+        tag = uuid.uuid4().hex[:8]
+        self.settings_prefix = f"/spillway/e2e-{tag}/clusters/"
         role = aws["iam"].create_role(RoleName=f"spillway-{tag}",
                                       AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        env = {
-            "HOSTED_ZONE_ID": self.zone, "RECORD_NAME": RECORD.rstrip("."),
-            "SERVERLESS_INSTANCE_IDENTIFIER": serverless_instance or f"{cluster}-serverless",
-            "CLUSTER_IDENTIFIER": cluster, "WEIGHT_STEP": "25", "MAX_SERVERLESS_WEIGHT": "75",
-            "PROVISIONED_WEIGHT": "100", "DRY_RUN": "true" if dry_run else "false",
-            "SCALE_DOWN_DELAY_SECONDS": str(scale_down_delay),
-            "ZONE_NAME": "orders.internal",
-            # Emulator quirk (see the module docstring).
-            "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
-        }
+        # As deployed: no cluster in the function's environment, each request carries its
+        # cluster's settings. Emulator quirk (see the module docstring): the endpoint.
         self.function = aws["lambda"].create_function(
             FunctionName=f"weight-step-{tag}", Runtime="provided.al2023", Role=role,
             Handler="bootstrap", Code={"ZipFile": function_zip}, Timeout=30,
-            Environment={"Variables": env})["FunctionArn"]
+            Environment={"Variables": {"AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"]}}
+        )["FunctionArn"]
         self.lock_table = f"locks-{tag}"
         aws["dynamodb"].create_table(
             TableName=self.lock_table, BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "lock", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "lock", "KeyType": "HASH"}])
-        subs = {"WeightStepFunctionArn": self.function, "HighAlarmName": self.high,
-                "LowAlarmName": self.low, "AlarmCycleSeconds": str(ALARM_CYCLE_SECONDS),
+        subs = {"WeightStepFunctionArn": self.function, "SettingsPrefix": self.settings_prefix,
+                "AlarmCycleSeconds": str(ALARM_CYCLE_SECONDS),
                 "CooldownSeconds": str(COOLDOWN_SECONDS), "MaxRounds": str(max_rounds),
                 "LockTableName": self.lock_table, "DirectTriggerGraceRounds": str(grace_rounds)}
         self.machines = {}
@@ -176,11 +205,26 @@ class Stack:
             self.machines[kind] = aws["stepfunctions"].create_state_machine(
                 name=f"{kind}-{tag}", definition=definition, roleArn=role,
                 type="STANDARD")["stateMachineArn"]
+        self.clusters = {}
+        first = self.add_cluster(cluster, serverless_instance=serverless_instance,
+                                 dry_run=dry_run, scale_down_delay=scale_down_delay)
+        self.cluster = cluster
+        for attribute in ("zone", "high", "low", "cpu_high", "cpu_low", "conn_high", "conn_low",
+                          "shift"):
+            setattr(self, attribute, getattr(first, attribute))
+
+    def add_cluster(self, name, **kw):
+        """Another watched cluster, served by the same function and machines."""
+        self.clusters[name] = Cluster(self, name, **kw)
+        return self.clusters[name]
 
     def set_alarm(self, name, state):
-        """Sets an alarm's state. For the composite signals (`high`, `low`) it sets their CPU
-        child, and the emulator derives the composite from its children."""
-        child = {self.high: self.cpu_high, self.low: self.cpu_low}.get(name, name)
+        """Sets an alarm's state. For the composite signals (any cluster's `high`, `low`) it
+        sets their CPU child, and the emulator derives the composite from its children."""
+        children = {}
+        for c in getattr(self, "clusters", {}).values():
+            children.update({c.high: c.cpu_high, c.low: c.cpu_low})
+        child = children.get(name, name)
         self.aws["cloudwatch"].set_alarm_state(AlarmName=child, StateValue=state,
                                                StateReason="set by the end-to-end test")
 
@@ -191,42 +235,49 @@ class Stack:
         alarms = found["CompositeAlarms"] + found["MetricAlarms"]
         return alarms[0]["StateValue"]
 
-    def alarm_event(self, name):
-        """The EventBridge event AWS sends when the alarm enters ALARM (the execution input)."""
-        return json.dumps(local_stack.alarm_event("high" if name == self.high else "low", name))
+    def alarm_event(self, name=None, cluster=None):
+        """The execution input EventBridge delivers when the cluster's alarm enters ALARM: its
+        rule's constant Input, naming the cluster (template.yaml)."""
+        return json.dumps({"cluster": cluster or self.cluster})
 
-    def start(self, kind, sweep=False, direct=None):
-        """Starts an execution as EventBridge does for the alarm's ALARM, as the sweep does, or
-        (`direct`: the window's start, ISO) as the metrics function's direct trigger does."""
-        name = self.high if kind == "scale-up" else self.low
+    def start(self, kind, sweep=False, direct=None, cluster=None):
+        """Starts an execution for `cluster` (the stack's first by default) as its alarm's rule
+        does, as its sweep does, or (`direct`: the window's start, ISO) as the metrics function's
+        direct trigger does."""
+        cluster = cluster or self.cluster
         if direct:
-            payload = json.dumps({"direct": {"cluster": "orders", "window": direct}})
+            payload = {"cluster": cluster, "direct": {"cluster": cluster, "window": direct}}
         else:
-            payload = json.dumps({"sweep": True}) if sweep else self.alarm_event(name)
+            payload = {"cluster": cluster, "sweep": True} if sweep else {"cluster": cluster}
         return self.aws["stepfunctions"].start_execution(
-            stateMachineArn=self.machines[kind], input=payload)["executionArn"]
+            stateMachineArn=self.machines[kind], input=json.dumps(payload))["executionArn"]
 
-    def set_weights(self, serverless, provisioned):
+    def set_weights(self, serverless, provisioned, cluster=None):
         """Moves the pair by hand, as an operator (or a stack update) would."""
         r53 = self.aws["route53"]
+        zone = self.clusters[cluster or self.cluster].zone
         sets = r53.list_resource_record_sets(
-            HostedZoneId=self.zone, StartRecordName=RECORD, StartRecordType="CNAME")
+            HostedZoneId=zone, StartRecordName=RECORD, StartRecordType="CNAME")
         changes = []
         for r in sets["ResourceRecordSets"]:
             if r["Name"] == RECORD and r.get("SetIdentifier") in ("serverless", "provisioned"):
                 changes.append({"Action": "DELETE", "ResourceRecordSet": r})
                 new = dict(r, Weight=serverless if r["SetIdentifier"] == "serverless" else provisioned)
                 changes.append({"Action": "CREATE", "ResourceRecordSet": new})
-        r53.change_resource_record_sets(HostedZoneId=self.zone, ChangeBatch={"Changes": changes})
+        r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})
 
-    def hold_lock(self, kind, owner):
+    def lock_key(self, kind, cluster=None):
+        """The lock item of the machine's loop for the cluster (the machine's and the cluster's)."""
+        return f"{self.machines[kind]}#{cluster or self.cluster}"
+
+    def hold_lock(self, kind, owner, cluster=None):
         """Writes the lock item as if `owner` (an execution ARN) held the machine's loop."""
         self.aws["dynamodb"].put_item(TableName=self.lock_table, Item={
-            "lock": {"S": self.machines[kind]}, "owner": {"S": owner}})
+            "lock": {"S": self.lock_key(kind, cluster)}, "owner": {"S": owner}})
 
-    def lock_owner(self, kind):
+    def lock_owner(self, kind, cluster=None):
         item = self.aws["dynamodb"].get_item(
-            TableName=self.lock_table, Key={"lock": {"S": self.machines[kind]}},
+            TableName=self.lock_table, Key={"lock": {"S": self.lock_key(kind, cluster)}},
             ConsistentRead=True).get("Item")
         return item["owner"]["S"] if item else None
 
@@ -237,8 +288,8 @@ class Stack:
         return [e["stateEnteredEventDetails"]["name"] for e in events
                 if e.get("stateEnteredEventDetails")]
 
-    def weights(self):
-        return local_stack.weights(self.zone, RECORD)
+    def weights(self, cluster=None):
+        return local_stack.weights(self.clusters[cluster or self.cluster].zone, RECORD)
 
     def status(self, execution):
         return self.aws["stepfunctions"].describe_execution(executionArn=execution)

@@ -59,7 +59,7 @@ def default_scenario(simulator):
 
 def scenario_for(stack, default, *, hold, duration, high=(3, 2), low=(3, 2), direct=False):
     """The simulator's default scenario, set as the harness's stack runs: its cycle, cooldown,
-    round limit and the deployed function's weights; a spike short enough to play in a minute.
+    round limit and the cluster's weights; a spike short enough to play in a minute.
 
     The load: 80 reader-percent on two readers (40 % CPU: neither alarm) rising at second 10 to
     2.5 times that (both readers at 100 %) for `hold` seconds, then back. The pools turn over
@@ -68,8 +68,7 @@ def scenario_for(stack, default, *, hold, duration, high=(3, 2), low=(3, 2), dir
     alarms' (evaluation periods, datapoints to alarm), on 10-s periods. `direct`: the direct
     trigger on (its default settings), played by starting executions as the metrics function
     would; off, only the alarms start them."""
-    env = stack.aws["lambda"].get_function_configuration(
-        FunctionName=stack.function)["Environment"]["Variables"]
+    shift = stack.shift  # the cluster's settings, as the machines pass them to the function
     sc = copy.deepcopy(default)
     sc["load"] = {"spike": {"baseline": 80.0, "multiplier": 2.5, "onset": 10, "ramp": 0,
                             "hold": hold, "decay": 0}}
@@ -92,9 +91,9 @@ def scenario_for(stack, default, *, hold, duration, high=(3, 2), low=(3, 2), dir
                        # The harness's function has no delay after a raise (test_signals.py
                        # tests it).
                        scale_down_delay=0)
-    sc["weight_step"] = int(env["WEIGHT_STEP"])
-    sc["max_serverless_weight"] = int(env["MAX_SERVERLESS_WEIGHT"])
-    sc["provisioned_weight"] = int(env["PROVISIONED_WEIGHT"])
+    sc["weight_step"] = int(shift["WEIGHT_STEP"])
+    sc["max_serverless_weight"] = int(shift["MAX_SERVERLESS_WEIGHT"])
+    sc["provisioned_weight"] = int(shift["PROVISIONED_WEIGHT"])
     # No replica joins (the harness has none) and no native baseline (not compared here).
     sc["autoscaling"] = None
     sc["native"] = None

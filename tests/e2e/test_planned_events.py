@@ -254,7 +254,8 @@ def test_a_recover_with_no_prepare_is_refused(planned):
 
 
 def test_no_failover_while_a_weight_loop_runs(aws, planned):
-    # A running execution holds the scale-up loop (its lock item names it).
+    # A running execution holds the scale-up loop of the plan's cluster (its lock item is the
+    # machine's and the cluster's, and names the owner).
     sfn = aws["stepfunctions"]
     role = aws["iam"].create_role(RoleName=f"busy-{uuid.uuid4().hex[:6]}",
                                   AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -264,7 +265,7 @@ def test_no_failover_while_a_weight_loop_runs(aws, planned):
             "W": {"Type": "Wait", "Seconds": 120, "End": True}}}))["stateMachineArn"]
     owner = sfn.start_execution(stateMachineArn=busy)["executionArn"]
     aws["dynamodb"].put_item(TableName=planned.lock_table, Item={
-        "lock": {"S": planned.scale_up}, "owner": {"S": owner}})
+        "lock": {"S": f"{planned.scale_up}#{planned.cluster}"}, "owner": {"S": owner}})
     try:
         done = planned.run("prepare", plan(planned.cluster))
     finally:

@@ -52,7 +52,7 @@ def test_no_scale_down_step_until_the_delay_after_the_last_raise(make_stack):
     stack.watch([up], on_tick=lambda w, _t: w[0] == 50 and stack.set_alarm(stack.high, "OK"))
     assert stack.weights()[0] in (50, 75)
     note = stack.aws["dynamodb"].get_item(TableName=stack.lock_table, Key={
-        "lock": {"S": "last-raise"}}, ConsistentRead=True)["Item"]
+        "lock": {"S": f"last-raise#{stack.cluster}"}}, ConsistentRead=True)["Item"]
     raised_at = datetime.fromisoformat(note["at"]["S"].replace("Z", "+00:00")).timestamp()
     assert note["by"]["S"] == up
     # WHEN the low signal holds at once

@@ -46,9 +46,15 @@ def test_substitutions_match_the_placeholders_of_each_definition(template):
             assert props["Type"] == "STANDARD"
             continue
         unused = given - placeholders
-        # One shared substitution map serves both machines; each uses its own subset.
-        assert unused <= {"LowAlarmName", "AlarmCycleSeconds", "CooldownSeconds",
-                          "DirectTriggerGraceRounds"}, unused
+        if name not in ("ScaleUpStateMachine", "ScaleDownStateMachine"):
+            assert unused == set(), (name, unused)
+            continue
+        # The weight loops take only what every cluster shares (the loop's timing and bound
+        # too; one shared map, each its subset); the rest is the cluster's settings document
+        # (test_the_settings_document_has_what_the_loops_read).
+        assert unused <= {"AlarmCycleSeconds", "CooldownSeconds", "DirectTriggerGraceRounds"}, unused
+        assert {"WeightStepFunctionArn", "LockTableName", "SettingsPrefix"} <= placeholders, name
+        assert not {"HighAlarmName", "LowAlarmName"} & given, name
         assert props["DefinitionSubstitutions"]["LockTableName"] == {"Ref": "LockTable"}
         assert props["Type"] == "STANDARD"
 
@@ -146,8 +152,8 @@ def test_the_signals_are_composite_alarms_by_auroras_rules(template):
     for machine, alarm, event in (("ScaleUpStateMachine", "HighAlarm", "HighAlarmFires"),
                                   ("ScaleDownStateMachine", "LowAlarm", "LowAlarmFires")):
         p = r[machine]["Properties"]
-        assert p["DefinitionSubstitutions"]["HighAlarmName"] == {"Ref": "HighAlarm"}
-        assert p["DefinitionSubstitutions"]["LowAlarmName"] == {"Ref": "LowAlarm"}
+        document = r["ClusterSettings"]["Properties"]["Value"]["Fn::Sub"][0]
+        assert '"highAlarm": "${HighAlarm}"' in document and '"lowAlarm": "${LowAlarm}"' in document
         pattern = p["Events"][event]["Properties"]["Pattern"]
         assert pattern["resources"] == [{"Fn::GetAtt": [alarm, "Arn"]}], machine
     # The check runs before any alarm that uses its numbers, and the low threshold range is
@@ -175,9 +181,9 @@ def test_weighted_records_start_safe(template):
     assert prov["Weight"] == {"Ref": "ProvisionedWeight"}
     assert template["Parameters"]["ProvisionedWeight"]["MinValue"] >= 1, "never 0"
     assert prov["Name"] == sv["Name"] and prov["Type"] == sv["Type"] == "CNAME"
-    fn_env = template["Resources"]["WeightStepFunction"]["Properties"]["Environment"]["Variables"]
-    assert fn_env["PROVISIONED_SET_IDENTIFIER"] == prov["SetIdentifier"]
-    assert fn_env["SERVERLESS_SET_IDENTIFIER"] == sv["SetIdentifier"]
+    shift = settings_document(template, {})["shift"]
+    assert shift["PROVISIONED_SET_IDENTIFIER"] == prov["SetIdentifier"]
+    assert shift["SERVERLESS_SET_IDENTIFIER"] == sv["SetIdentifier"]
 
 
 def walk(node):
@@ -283,8 +289,9 @@ def test_the_default_zone_is_per_cluster_so_a_second_stack_in_the_vpc_does_not_c
     assert name == {"Fn::If": ["DefaultZoneName",
                                {"Fn::Sub": "${ClusterIdentifier}.spillway.internal"},
                                {"Ref": "ZoneName"}]}, name
-    env = template["Resources"]["WeightStepFunction"]["Properties"]["Environment"]["Variables"]
-    assert env["ZONE_NAME"] == name, "the function checks RECORD_NAME against the same zone"
+    settings = template["Resources"]["ClusterSettings"]["Properties"]["Value"]["Fn::Sub"]
+    assert '"ZONE_NAME": "${Name}"' in settings[0]
+    assert settings[1]["Name"] == name, "the function checks RECORD_NAME against the same zone"
     assert template["Parameters"]["ZoneName"]["Default"] == ""
 
 
@@ -309,7 +316,12 @@ def test_both_machines_elect_an_owner_and_are_swept(template):
         sm = template["Resources"][rid]["Properties"]
         sweep = sm["Events"]["Sweep"]
         assert sweep["Type"] == "Schedule"
-        assert json.loads(sweep["Properties"]["Input"]) == {"sweep": True}
+        # Every start names the cluster whose settings the execution loads.
+        assert json.loads(sweep["Properties"]["Input"]["Fn::Sub"]) == {
+            "cluster": "${ClusterIdentifier}", "sweep": True}
+        alarm = next(e for e in sm["Events"].values() if e["Type"] == "EventBridgeRule")
+        assert json.loads(alarm["Properties"]["Input"]["Fn::Sub"]) == {
+            "cluster": "${ClusterIdentifier}"}
         assert sweep["Properties"]["Schedule"] == {"Fn::Sub": "rate(${SweepMinutes} minutes)"}
         statements = [n for n in walk(sm["Policies"]) if "Action" in n]
         actions = {a for n in statements for a in n["Action"]}
@@ -484,3 +496,72 @@ def test_nothing_of_the_cluster_is_created_before_its_configuration_is_checked(t
     seeded = json.loads(json.dumps(template))
     del seeded["Resources"]["HighCpuAlarm"]["DependsOn"]
     assert "ClusterCheck" not in dependencies(seeded, "HighCpuAlarm")
+
+
+def settings_document(template, values):
+    """The ClusterSettings parameter's value as CloudFormation renders it (`values`: what each
+    ${...} stands for; parameters by their defaults), parsed."""
+    text, names = template["Resources"]["ClusterSettings"]["Properties"]["Value"]["Fn::Sub"]
+    params = template["Parameters"]
+
+    def value(name):
+        if name in values:
+            return values[name]
+        if name in params:
+            return str(params[name].get("Default", f"<{name}>"))
+        return f"<{name}>"  # a resource's name, or a value of the Sub's own map
+    return json.loads(re.sub(r"\$\{([\w:]+)\}", lambda m: value(m.group(1)), text))
+
+
+def settings_problems(document, definitions, config_rs):
+    """What the loops read from a cluster's settings and the document does not give: every
+    `$.settings.document.X` a machine's "Settle the settings" reads, and every variable the
+    weight-step function's configuration reads that its "shift" block lacks (those it needs)."""
+    problems = []
+    for kind, definition in definitions.items():
+        for path in re.findall(r"\$\.settings\.document\.(\w+)", json.dumps(definition)):
+            if path not in document:
+                problems.append(f"{kind} reads {path}, which the document lacks")
+    shift = document.get("shift", {})
+    code = config_rs.split("#[cfg(test)]")[0]
+    for name in sorted(set(re.findall(r'"([A-Z][A-Z_]+)"', code))):
+        if name in ("METRICS_NAMESPACE", "LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL"):
+            continue  # the function's own, from its environment
+        if name not in shift:
+            problems.append(f"shift lacks {name}")
+    return problems
+
+
+def test_the_settings_document_has_what_the_loops_read(template):
+    definitions = {}
+    for kind in ("scale-up", "scale-down"):
+        with open(os.path.join(ROOT, "state-machines", f"{kind}.asl.json")) as f:
+            definitions[kind] = json.load(f)
+    with open(os.path.join(ROOT, "functions", "weight-step", "src", "config.rs")) as f:
+        config_rs = f.read()
+    document = settings_document(template, {
+        "HighAlarm": "s-high", "LowAlarm": "s-low", "ClusterIdentifier": "orders",
+        "ServerlessInstanceIdentifier": "orders-serverless", "RecordName": "reads.orders.spillway.internal",
+        "Zone": "Z1", "Name": "orders.spillway.internal"})
+    assert settings_problems(document, definitions, config_rs) == []
+    assert (document["highAlarm"], document["lowAlarm"]) == ("s-high", "s-low")
+    assert document["shift"]["DRY_RUN"] == "false"
+    assert isinstance(document["shift"]["WEIGHT_STEP"], int)
+    # The SSM parameter is where the machines look, and they may read only there.
+    r = template["Resources"]
+    assert r["ClusterSettings"]["Properties"]["Name"] == {
+        "Fn::Sub": "/spillway/${AWS::StackName}/clusters/${ClusterIdentifier}"}
+    for rid in ("ScaleUpStateMachine", "ScaleDownStateMachine"):
+        p = r[rid]["Properties"]
+        assert p["DefinitionSubstitutions"]["SettingsPrefix"] == {
+            "Fn::Sub": "/spillway/${AWS::StackName}/clusters/"}
+        reads = [n for n in walk(p["Policies"]) if n.get("Action") == ["ssm:GetParameter"]]
+        assert [n["Resource"]["Fn::Sub"] for n in reads] == [
+            "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+            "/spillway/${AWS::StackName}/clusters/*"], rid
+    # Seeded: a document without the low alarm, or a shift block without the record, is caught.
+    seeded = json.loads(json.dumps(document))
+    del seeded["lowAlarm"]
+    del seeded["shift"]["RECORD_NAME"]
+    assert settings_problems(seeded, definitions, config_rs) == [
+        "scale-down reads lowAlarm, which the document lacks", "shift lacks RECORD_NAME"]

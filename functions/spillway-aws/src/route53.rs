@@ -89,6 +89,14 @@ impl Route53Pair {
         }
     }
 
+    /// The same client for the pair at `location` (another cluster's).
+    pub fn with_location(&self, location: PairLocation) -> Self {
+        Self {
+            page_size: self.page_size,
+            ..Self::new(self.client.clone(), location)
+        }
+    }
+
     /// Reads in pages of `items` records (1–300), so tests see the pair split across pages.
     pub fn with_page_size(mut self, items: i32) -> Self {
         self.page_size = Some(items);

@@ -6,7 +6,34 @@ use spillway::config::{self, ConfigError};
 use spillway::shifting::shift::ShiftSettings;
 use spillway_aws::route53::PairLocation;
 
-/// Configuration of the weight-step function.
+/// What the environment gives the function: the process-wide values of every request, and,
+/// where it names one (`HOSTED_ZONE_ID` set), the cluster of a request that carries no
+/// `settings` of its own (`sam local invoke` on `events/`, a hand-made function). The stack
+/// sets none: its machines pass each execution's cluster settings.
+#[derive(Debug, Clone)]
+pub struct FunctionConfig {
+    /// `METRICS_NAMESPACE` (`Spillway`).
+    pub namespace: String,
+    /// `LOG_LEVEL` (`info`).
+    pub log_level: String,
+    pub cluster: Option<ShiftConfig>,
+}
+
+impl FunctionConfig {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let cluster = match config::optional(&get, "HOSTED_ZONE_ID") {
+            Some(_) => Some(ShiftConfig::from_lookup(&get)?),
+            None => None,
+        };
+        Ok(Self {
+            namespace: config::namespace(&get)?,
+            log_level: config::log_level(&get)?,
+            cluster,
+        })
+    }
+}
+
+/// One cluster's configuration: the environment's, or a request's `settings` (same names).
 #[derive(Debug, Clone)]
 pub struct ShiftConfig {
     /// Where the pair lives: `HOSTED_ZONE_ID` (required), `RECORD_NAME` (required; inside
@@ -22,8 +49,6 @@ pub struct ShiftConfig {
     pub cluster: String,
     /// `METRICS_NAMESPACE` (`Spillway`).
     pub namespace: String,
-    /// `LOG_LEVEL` (`info`).
-    pub log_level: String,
 }
 
 impl ShiftConfig {
@@ -113,7 +138,6 @@ impl ShiftConfig {
             },
             cluster,
             namespace: config::namespace(&get)?,
-            log_level: config::log_level(&get)?,
         })
     }
 }
@@ -207,6 +231,23 @@ mod tests {
                 "{zone}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn the_function_needs_no_cluster_in_its_environment() {
+        let none = FunctionConfig::from_lookup(|_| None).unwrap();
+        assert!(none.cluster.is_none());
+        assert_eq!(
+            (none.namespace.as_str(), none.log_level.as_str()),
+            ("Spillway", "info")
+        );
+        let map: HashMap<&str, &str> = BASE.iter().copied().collect();
+        let one = FunctionConfig::from_lookup(|k| map.get(k).map(|v| (*v).to_owned())).unwrap();
+        assert_eq!(one.cluster.unwrap().cluster, "orders");
+        // A half-configured cluster is refused, naming what is missing.
+        let err = FunctionConfig::from_lookup(|k| (k == "HOSTED_ZONE_ID").then(|| "Z1".into()))
+            .unwrap_err();
+        assert_eq!(err, ConfigError::Missing("RECORD_NAME"));
     }
 
     #[test]

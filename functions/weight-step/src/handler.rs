@@ -6,12 +6,14 @@
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::ShiftConfig;
+use crate::config::{FunctionConfig, ShiftConfig};
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::Value;
 use spillway::metrics::emf::{self, Document, Metric, Unit};
 use spillway::shifting::shift::{
     self, InstanceStatus, ShiftError, StepOutcome, StepRequest, StoreError, WeightedPairStore,
 };
+use spillway_aws::route53::{PairLocation, Route53Pair};
 
 /// Every `error_type` the function can return (checked against the code and the ASL by tests).
 #[cfg(test)]
@@ -31,7 +33,41 @@ pub const ERROR_TYPES: [&str; 10] = [
 pub struct HandlerDeps<S, I> {
     pub store: S,
     pub instances: I,
-    pub config: ShiftConfig,
+    /// The environment's configuration: the process-wide values (namespace, log level) of
+    /// every request, and the cluster of a request without `settings`, if it names one.
+    pub config: FunctionConfig,
+}
+
+/// The same store for the pair at another location: a request's own cluster.
+pub trait AtLocation: Sized {
+    fn at(&self, location: &PairLocation) -> Self;
+}
+
+impl AtLocation for Route53Pair {
+    fn at(&self, location: &PairLocation) -> Self {
+        self.with_location(location.clone())
+    }
+}
+
+/// A request's cluster settings (`settings`: the environment variables' names and meanings,
+/// README "Configuration (weight-step function)"; values as strings, numbers or booleans),
+/// over the environment's process-wide values. One function serves every cluster of a
+/// Region: each state machine execution passes its cluster's settings.
+fn request_config(base: &FunctionConfig, settings: &Value) -> Result<ShiftConfig, HandlerError> {
+    let Some(map) = settings.as_object() else {
+        return Err(HandlerError::InvalidInput(format!(
+            "settings must be an object of the cluster's configuration, not {settings}"
+        )));
+    };
+    ShiftConfig::from_lookup(|k| match k {
+        "METRICS_NAMESPACE" => Some(base.namespace.clone()),
+        _ => match map.get(k)? {
+            Value::String(v) => Some(v.clone()),
+            Value::Null => None,
+            v => Some(v.to_string()),
+        },
+    })
+    .map_err(|e| HandlerError::InvalidInput(format!("settings: {e}")))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +107,7 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-pub async fn function_handler<S: WeightedPairStore, I: InstanceStatus>(
+pub async fn function_handler<S: WeightedPairStore + AtLocation, I: InstanceStatus>(
     deps: &HandlerDeps<S, I>,
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<StepOutcome, HandlerError> {
@@ -101,30 +137,48 @@ fn last_raise(mut payload: serde_json::Value) -> serde_json::Value {
 }
 
 /// The handler with its clock and output injected.
-pub async fn handle<S: WeightedPairStore, I: InstanceStatus>(
+pub async fn handle<S: WeightedPairStore + AtLocation, I: InstanceStatus>(
     deps: &HandlerDeps<S, I>,
-    payload: serde_json::Value,
+    mut payload: serde_json::Value,
     now_ms: i64,
     out: &mut impl Write,
 ) -> Result<StepOutcome, HandlerError> {
+    let settings = payload.as_object_mut().and_then(|p| p.remove("settings"));
+    let own = settings
+        .as_ref()
+        .map(|s| request_config(&deps.config, s))
+        .transpose()
+        .inspect_err(|e| tracing::error!(error = %e, "rejected a step request"))?;
+    let (config, relocated) = match (&own, &deps.config.cluster) {
+        (Some(c), _) => (c, Some(deps.store.at(&c.location))),
+        (None, Some(c)) => (c, None),
+        (None, None) => {
+            let e = HandlerError::InvalidInput(
+                "no settings in the request, and the environment names no cluster".into(),
+            );
+            tracing::error!(error = %e, "rejected a step request");
+            return Err(e);
+        }
+    };
+    let store = relocated.as_ref().unwrap_or(&deps.store);
     let request: StepRequest = serde_json::from_value(last_raise(payload)).map_err(|e| {
         tracing::error!(error = %e, "rejected a step request");
         HandlerError::InvalidInput(e.to_string())
     })?;
-    let outcome =
-        match shift::step(&deps.store, &deps.instances, &deps.config.settings, request).await {
-            Ok(o) => o,
-            Err(e) => {
-                let e = HandlerError::from(e);
-                tracing::warn!(
-                    error_type = e.error_type(),
-                    direction = ?request.direction,
-                    error = %e,
-                    "traffic not moved"
-                );
-                return Err(e);
-            }
-        };
+    let outcome = match shift::step(store, &deps.instances, &config.settings, request).await {
+        Ok(o) => o,
+        Err(e) => {
+            let e = HandlerError::from(e);
+            tracing::warn!(
+                cluster = %config.cluster,
+                error_type = e.error_type(),
+                direction = ?request.direction,
+                error = %e,
+                "traffic not moved"
+            );
+            return Err(e);
+        }
+    };
     let (alarm, way) = match outcome.direction {
         spillway::shifting::weights::Direction::Up => ("high-CPU", "up"),
         spillway::shifting::weights::Direction::Down => ("low-CPU", "down"),
@@ -146,21 +200,17 @@ pub async fn handle<S: WeightedPairStore, I: InstanceStatus>(
         changed = outcome.changed,
         dry_run = outcome.dry_run,
         change_id = outcome.change_id.as_deref().unwrap_or(""),
-        record = %deps.config.location.record_name,
+        cluster = %config.cluster,
+        record = %config.location.record_name,
         "{what}: the {alarm} alarm asked for a step {way}"
     );
-    write_metrics(deps, &outcome, now_ms, out);
+    write_metrics(config, &outcome, now_ms, out);
     Ok(outcome)
 }
 
 /// The serverless weight and share for the dashboard, under the metrics pipeline's namespace
 /// and `DBClusterIdentifier` dimension. A failure to print is logged, never fails the step.
-fn write_metrics<S, I>(
-    deps: &HandlerDeps<S, I>,
-    o: &StepOutcome,
-    now_ms: i64,
-    out: &mut impl Write,
-) {
+fn write_metrics(config: &ShiftConfig, o: &StepOutcome, now_ms: i64, out: &mut impl Write) {
     let weight = [f64::from(o.serverless_weight)];
     let share = [o.serverless_share * 100.0];
     let metrics = [
@@ -178,11 +228,11 @@ fn write_metrics<S, I>(
         },
     ];
     let doc = Document {
-        namespace: &deps.config.namespace,
+        namespace: &config.namespace,
         timestamp_ms: now_ms,
-        dimensions: &[("DBClusterIdentifier", &deps.config.cluster)],
+        dimensions: &[("DBClusterIdentifier", &config.cluster)],
         metrics: &metrics,
-        properties: &[("RecordName", &deps.config.location.record_name)],
+        properties: &[("RecordName", &config.location.record_name)],
     };
     if let Err(e) = emf::write_line(out, &doc, &mut Vec::new()) {
         tracing::error!(error = %e, "the weight metrics were not written");
@@ -194,9 +244,19 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
     use spillway::shifting::shift::{WeightedPair, WeightedRecord};
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
-    struct Zone(Mutex<(u16, u16)>);
+    /// The pair's weights, shared by the stores of every location, and the record each
+    /// store was made for (the last one asked for).
+    #[derive(Clone)]
+    struct Zone(Arc<Mutex<(u16, u16)>>, Arc<Mutex<String>>);
+
+    impl AtLocation for Zone {
+        fn at(&self, location: &PairLocation) -> Self {
+            *self.1.lock().unwrap() = location.record_name.clone();
+            self.clone()
+        }
+    }
 
     fn rec(set: &str, w: u16) -> WeightedRecord {
         WeightedRecord {
@@ -244,9 +304,12 @@ mod tests {
             ("CLUSTER_IDENTIFIER", "orders"),
         ];
         HandlerDeps {
-            store: Zone(Mutex::new((serverless, 100))),
+            store: Zone(
+                Arc::new(Mutex::new((serverless, 100))),
+                Arc::new(Mutex::new("reads.orders.internal".into())),
+            ),
             instances: Available(available),
-            config: ShiftConfig::from_lookup(|k| {
+            config: FunctionConfig::from_lookup(|k| {
                 env.iter()
                     .find(|(n, _)| *n == k)
                     .map(|(_, v)| (*v).to_owned())
@@ -295,6 +358,45 @@ mod tests {
                 "DBClusterIdentifier": "orders", "ServerlessWeight": 25.0, "ServerlessShare": 20.0,
                 "RecordName": "reads.orders.internal"
             })]
+        );
+    }
+
+    #[test]
+    fn a_requests_settings_name_its_cluster_and_a_bad_one_is_refused() {
+        let d = deps(0, true);
+        let tickets = json!({
+            "HOSTED_ZONE_ID": "Z2", "ZONE_NAME": "spillway.internal",
+            "RECORD_NAME": "tickets.spillway.internal",
+            "SERVERLESS_INSTANCE_IDENTIFIER": "tickets-serverless",
+            "CLUSTER_IDENTIFIER": "tickets-prod", "WEIGHT_STEP": 10, "DRY_RUN": false,
+        });
+        let (r, lines) = invoke(&d, json!({"direction": "up", "settings": tickets}));
+        let o = r.expect("step");
+        assert_eq!((o.serverless_weight, o.changed), (10, true), "its own step");
+        assert_eq!(*d.store.1.lock().unwrap(), "tickets.spillway.internal");
+        assert_eq!(lines[0]["DBClusterIdentifier"], "tickets-prod");
+        assert_eq!(lines[0]["RecordName"], "tickets.spillway.internal");
+        assert_eq!(
+            lines[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "Spillway"
+        );
+        // Every check of the environment's configuration holds for a request's settings.
+        let mut bad = tickets.clone();
+        bad["PROVISIONED_WEIGHT"] = json!(0);
+        let (r, _) = invoke(&d, json!({"direction": "up", "settings": bad}));
+        let e = r.unwrap_err();
+        assert_eq!(e.error_type(), "InvalidInput");
+        assert!(e.to_string().contains("PROVISIONED_WEIGHT"), "{e}");
+        let mut outside = tickets.clone();
+        outside["RECORD_NAME"] = json!("tickets.elsewhere.internal");
+        let (r, _) = invoke(&d, json!({"direction": "up", "settings": outside}));
+        assert!(r.unwrap_err().to_string().contains("RECORD_NAME"));
+        let (r, _) = invoke(&d, json!({"direction": "up", "settings": "tickets"}));
+        assert_eq!(r.unwrap_err().error_type(), "InvalidInput");
+        assert_eq!(
+            *d.store.0.lock().unwrap(),
+            (10, 100),
+            "only the good request moved"
         );
     }
 
@@ -572,13 +674,8 @@ mod state_machine_tests {
                 "WeightStepFunctionArn",
                 "arn:aws:lambda:us-east-1:123456789012:function:step",
             ),
-            ("HighAlarmName", "spillway-high"),
-            ("LowAlarmName", "spillway-low"),
-            ("AlarmCycleSeconds", "10"),
-            ("CooldownSeconds", "30"),
-            ("MaxRounds", "120"),
             ("LockTableName", "spillway-locks"),
-            ("DirectTriggerGraceRounds", "3"),
+            ("SettingsPrefix", "/spillway/spillway/clusters/"),
             ("ClusterIdentifier", "orders"),
             (
                 "MonitoringRoleArn",

@@ -81,7 +81,7 @@ pub struct Start {
     pub state_machine_arn: String,
     /// Deterministic per cluster and window.
     pub name: String,
-    /// Deterministic per cluster and window: `{"direct":{"cluster":…,"window":…}}`.
+    /// Deterministic per cluster and window: `{"cluster":…,"direct":{"cluster":…,"window":…}}`.
     pub input: String,
     /// The instance whose streak decided, and the streak's newest sample (for the log line).
     pub instance: String,
@@ -224,12 +224,14 @@ pub fn execution_name(cluster: &str, window_start_ms: i64) -> String {
     name
 }
 
-/// The execution's input: what the scale-up machine reads as "started by the direct trigger".
+/// The execution's input: the cluster (whose settings the machine loads, as for every start),
+/// and what the scale-up machine reads as "started by the direct trigger".
 pub fn execution_input(cluster: &str, window_start_ms: i64) -> String {
     let window = chrono::DateTime::from_timestamp_millis(window_start_ms)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default();
-    serde_json::json!({"direct": {"cluster": cluster, "window": window}}).to_string()
+    serde_json::json!({"cluster": cluster, "direct": {"cluster": cluster, "window": window}})
+        .to_string()
 }
 
 /// What became of a start.
@@ -299,7 +301,7 @@ mod tests {
         assert_eq!(s.name, "direct-1795341600-orders");
         assert_eq!(
             s.input,
-            r#"{"direct":{"cluster":"orders","window":"2026-11-22T10:00:00Z"}}"#
+            r#"{"cluster":"orders","direct":{"cluster":"orders","window":"2026-11-22T10:00:00Z"}}"#
         );
         assert_eq!(s.instance, "r1");
     }
