@@ -149,7 +149,8 @@ def main():
         set_alarm(name, new)
         note = f"{alarm} alarm -> {new}"
         if new == "ALARM":
-            event = local_stack.alarm_event(alarm, name)
+            # What the alarm's rule delivers (its constant Input: the cluster).
+            event = local_stack.rule_input()
             running.append(sfn.start_execution(stateMachineArn=machine,
                                                input=json.dumps(event))["executionArn"])
             note += f" (event sent: {'scale-up' if alarm == 'high' else 'scale-down'} starts)"

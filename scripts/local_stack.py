@@ -7,7 +7,7 @@
 
 As a module, the one harness of the demo and of both end-to-end suites (scripts/demo.py,
 tests/e2e, tests/stack): put_spike() and emf_lines() play the recorded spike through the
-deployed metrics function; alarm_event(), weights() and watch() drive and observe the state
+deployed metrics function; alarm_event(), rule_input(), weights() and watch() drive and observe the state
 machines.
 """
 import base64
@@ -142,6 +142,13 @@ def emf_lines(function_name, want, timeout=60):
 
 # ---------------------------------------------------------------------------------------------
 # Driving and watching the state machines.
+
+def rule_input(cluster=CLUSTER):
+    """The execution input EventBridge delivers to a weight loop when the cluster's alarm enters
+    ALARM: the rule's constant Input (template.yaml), naming the cluster whose settings the
+    machine loads."""
+    return {"cluster": cluster}
+
 
 def alarm_event(kind, name, state="alarm"):
     """The "CloudWatch Alarm State Change" event EventBridge delivers for alarm `name` (the

@@ -65,6 +65,27 @@ def test_the_rules_match_the_alarm_events_and_only_them(stack):
             EventPattern=pattern,
             Event=json.dumps(alarm_event(kind, f"{STACK}-{kind}-cpu")))["Result"]
         assert (fires, ok, wrong, child) == (True, False, False, False), (kind, pattern)
+        # The machine is started with the cluster it serves, not with the event.
+        targets = events.list_targets_by_rule(Rule=name)["Targets"]
+        assert [json.loads(t["Input"]) for t in targets] == [local_stack.rule_input()], targets
+
+
+def test_the_clusters_settings_are_where_the_machines_look(stack):
+    # The SSM parameter the deployed machines read (SettingsPrefix + the input's cluster), as
+    # CloudFormation rendered it: the composites and the pair the weight-step function steps.
+    value = boto3.client("ssm").get_parameter(
+        Name=f"/spillway/{STACK}/clusters/orders")["Parameter"]["Value"]
+    settings = json.loads(value)
+    assert (settings["cluster"], settings["highAlarm"], settings["lowAlarm"]) == (
+        "orders", f"{STACK}-high", f"{STACK}-low")
+    shift = settings["shift"]
+    assert shift["RECORD_NAME"] == stack["outputs"]["ReadEndpoint"]
+    assert shift["HOSTED_ZONE_ID"] == stack["resources"]["PrivateZone"]["PhysicalResourceId"]
+    assert (shift["CLUSTER_IDENTIFIER"], shift["SERVERLESS_INSTANCE_IDENTIFIER"]) == (
+        "orders", "orders-serverless")
+    definition = boto3.client("stepfunctions").describe_state_machine(
+        stateMachineArn=stack["outputs"]["ScaleUpStateMachineArn"])["definition"]
+    assert f"'/spillway/{STACK}/clusters/{{}}'" in definition
 
 
 def test_the_cluster_check_derived_the_connections_thresholds_and_the_composites_follow(stack):
@@ -142,14 +163,14 @@ def test_the_deployed_state_machines_move_the_weights_up_and_back(stack):
     assert weights() == (0, 100), "the stack starts with the serverless weight at 0"
     cw.set_alarm_state(AlarmName=high, StateValue="ALARM", StateReason="test")
     up = sfn.start_execution(stateMachineArn=out["ScaleUpStateMachineArn"],
-                             input=json.dumps(alarm_event("high", high)))["executionArn"]
+                             input=json.dumps(local_stack.rule_input()))["executionArn"]
     seen = watch(up, lambda w: w[0] == 100 and cw.set_alarm_state(
         AlarmName=high, StateValue="OK", StateReason="test"))
     assert seen == [(0, 100), (25, 100), (50, 100), (75, 100), (100, 100)], seen
 
     cw.set_alarm_state(AlarmName=low, StateValue="ALARM", StateReason="test")
     down = sfn.start_execution(stateMachineArn=out["ScaleDownStateMachineArn"],
-                               input=json.dumps(alarm_event("low", low)))["executionArn"]
+                               input=json.dumps(local_stack.rule_input()))["executionArn"]
     seen = watch(down)
     cw.set_alarm_state(AlarmName=low, StateValue="OK", StateReason="test")
     assert seen == [(100, 100), (75, 100), (50, 100), (25, 100), (0, 100)], seen
@@ -169,7 +190,7 @@ def test_a_stack_update_that_rewrites_the_records_mid_spill_is_recovered_by_scal
 
     cw.set_alarm_state(AlarmName=high, StateValue="ALARM", StateReason="test")
     up = sfn.start_execution(stateMachineArn=out["ScaleUpStateMachineArn"],
-                             input=json.dumps(alarm_event("high", high)))["executionArn"]
+                             input=json.dumps(local_stack.rule_input()))["executionArn"]
     deadline = time.monotonic() + 60
     while weights()[0] < 50:
         assert time.monotonic() < deadline, f"no spill: {weights()}"

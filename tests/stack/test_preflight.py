@@ -174,7 +174,7 @@ def test_an_execution_running_past_its_bound_is_reported(deployed):
     before = records(deployed)
     cw.set_alarm_state(AlarmName=high, StateValue="ALARM", StateReason="test")
     arn = sfn.start_execution(stateMachineArn=deployed["outputs"]["ScaleUpStateMachineArn"],
-                              input=json.dumps(local_stack.alarm_event("high", high)))["executionArn"]
+                              input=json.dumps(local_stack.rule_input()))["executionArn"]
     try:
         time.sleep(1)
         assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"

@@ -201,7 +201,7 @@ def test_a_lagging_serverless_reader_gets_no_raise_and_the_log_says_why(stack):
     cw.set_alarm_state(AlarmName=high, StateValue="ALARM", StateReason="test")
     sfn = boto3.client("stepfunctions")
     arn = sfn.start_execution(stateMachineArn=out["ScaleUpStateMachineArn"],
-                              input=json.dumps(local_stack.alarm_event("high", high)))["executionArn"]
+                              input=json.dumps(local_stack.rule_input()))["executionArn"]
     try:
         # WHEN two rounds pass with the alarm in ALARM
         time.sleep(14)
@@ -253,7 +253,7 @@ def test_with_the_trigger_off_the_alarm_path_still_starts_scale_up(stack):
     high = f"{STACK}-high-cpu"
     cw.set_alarm_state(AlarmName=high, StateValue="ALARM", StateReason="test")
     arn = sfn.start_execution(stateMachineArn=stack["out"]["ScaleUpStateMachineArn"],
-                              input=json.dumps(local_stack.alarm_event("high", high)))["executionArn"]
+                              input=json.dumps(local_stack.rule_input()))["executionArn"]
     try:
         wait_for(lambda: stack["weights"]()[0] >= 25, 30, "the alarm path's raise")
     finally:
