@@ -674,7 +674,11 @@ mod state_machine_tests {
                 "WeightStepFunctionArn",
                 "arn:aws:lambda:us-east-1:123456789012:function:step",
             ),
+            ("AlarmCycleSeconds", "10"),
+            ("CooldownSeconds", "30"),
+            ("MaxRounds", "120"),
             ("LockTableName", "spillway-locks"),
+            ("DirectTriggerGraceRounds", "3"),
             ("SettingsPrefix", "/spillway/spillway/clusters/"),
             ("ClusterIdentifier", "orders"),
             (
