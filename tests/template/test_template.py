@@ -565,3 +565,42 @@ def test_the_settings_document_has_what_the_loops_read(template):
     del seeded["shift"]["RECORD_NAME"]
     assert settings_problems(seeded, definitions, config_rs) == [
         "scale-down reads lowAlarm, which the document lacks", "shift lacks RECORD_NAME"]
+
+
+def overridable(settings_rs):
+    """spillway::region::settings::OVERRIDABLE as written: name -> (min, max), or None for a
+    flag."""
+    table = settings_rs[settings_rs.index("pub const OVERRIDABLE"):]
+    table = table[:table.index("];")]
+    found = {n: (float(lo.replace("_", "")), float(hi.replace("_", "")))
+             for n, lo, hi in re.findall(r'number\("(\w+)", ([\d_.]+), ([\d_.]+)\)', table)}
+    found.update({n: None for n in re.findall(r'name: "(\w+)",\s*kind: Kind::Flag', table)})
+    return found
+
+
+def override_problems(template, table):
+    """Where a cluster's override may take a value its stack parameter may not, or the reverse."""
+    problems = []
+    for name, bounds in table.items():
+        p = template["Parameters"].get(name)
+        if p is None:
+            problems.append(f"{name}: no such stack parameter")
+        elif bounds is None:
+            if sorted(p.get("AllowedValues", [])) != ["false", "true"]:
+                problems.append(f"{name}: the parameter is not true/false")
+        elif (p.get("MinValue"), p.get("MaxValue")) != bounds:
+            problems.append(f"{name}: {bounds} in the code, "
+                            f"{(p.get('MinValue'), p.get('MaxValue'))} in the template")
+    return problems
+
+
+def test_a_clusters_overrides_take_the_values_their_stack_parameters_take(template):
+    with open(os.path.join(ROOT, "functions", "spillway", "src", "region", "settings.rs")) as f:
+        table = overridable(f.read())
+    assert len(table) == 15 and table["DryRun"] is None, table
+    assert override_problems(template, table) == []
+    # Seeded: a range that drifted from the template's, and a setting the template lacks.
+    drifted = dict(table, HighCpuThreshold=(50.0, 99.0), Colour=(0.0, 1.0))
+    assert override_problems(template, drifted) == [
+        "HighCpuThreshold: (50.0, 99.0) in the code, (50, 95) in the template",
+        "Colour: no such stack parameter"]

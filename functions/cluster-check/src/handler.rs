@@ -9,7 +9,12 @@ use aws_lambda_events::event::cloudformation::{
 };
 use serde_json::Value;
 use spillway::metrics::topology::TopologySource;
-use spillway::region::check::{ClusterConfig, ObservedCluster, check, recheck};
+use std::collections::{BTreeMap, HashMap};
+
+use spillway::region::check::{
+    ClusterConfig, ObservedCluster, check, only_serverless_reader, recheck,
+};
+use spillway::region::settings::{self, Resolved};
 
 /// CloudFormation refuses a response document above 4,096 bytes; the reason is cut well below.
 const MAX_REASON: usize = 3000;
@@ -69,11 +74,8 @@ pub async fn handle(
         ),
         _ => return Err("a custom resource request of an unknown type".into()),
     };
-    let cluster = common
-        .properties
-        .get("ClusterIdentifier")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown");
+    let named = identity(common.properties).map(|(c, _)| c);
+    let cluster = named.as_deref().unwrap_or("unknown");
     // Stable per cluster: an update that names another cluster replaces the check (the old
     // one's Delete is a no-op).
     let physical = if delete {
@@ -117,31 +119,138 @@ pub async fn handle(
     Ok((url.clone(), response))
 }
 
+/// A Region stack's check names its cluster by key (`Key`, with `Clusters` and the
+/// `ClusterSettings` document: `spillway::region::settings`); a one-cluster check by its
+/// `ClusterIdentifier` and `ServerlessInstanceIdentifier` properties.
+fn region_mode(properties: &Value) -> bool {
+    properties.get("Key").is_some()
+}
+
+/// The stack parameters a Region check receives as they are (its defaults).
+fn defaults(properties: &Value) -> BTreeMap<String, String> {
+    properties
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            let t = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return None,
+            };
+            Some((k.clone(), t))
+        })
+        .collect()
+}
+
+/// The Region check's cluster, resolved from its key.
+fn resolved(properties: &Value) -> Result<Resolved, Vec<String>> {
+    let key = properties.get("Key").and_then(Value::as_str).unwrap_or("");
+    // CloudFormation passes a CommaDelimitedList's Ref as a list of strings.
+    let keys: Vec<String> = match properties.get("Clusters") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        Some(Value::String(s)) => s.split(',').map(|k| k.trim().to_string()).collect(),
+        _ => return Err(vec!["property Clusters is missing".into()]),
+    };
+    let document = properties
+        .get("ClusterSettings")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    settings::resolve(key, &keys, document, &defaults(properties))
+}
+
+/// Whether `max_connections` is configured (a re-check can then answer without RDS).
+fn configured_max(properties: &Value, region: Option<&Resolved>) -> bool {
+    let value = match region {
+        Some(r) => r.values.get("MaxConnections").cloned(),
+        None => properties
+            .get("MaxConnections")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    };
+    value.is_some_and(|v| v.parse::<f64>().is_ok_and(|n| n > 0.0))
+}
+
+/// Which cluster and serverless instance the properties name (`None` in the second place: the
+/// cluster's only serverless reader).
+fn identity(properties: &Value) -> Option<(String, Option<String>)> {
+    if region_mode(properties) {
+        let r = resolved(properties).ok()?;
+        return Some((r.cluster, r.serverless_instance));
+    }
+    let get = |k: &str| {
+        properties
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    Some((
+        get("ClusterIdentifier")?,
+        Some(get("ServerlessInstanceIdentifier")?),
+    ))
+}
+
 /// An update that keeps the cluster and its serverless instance, which is what a rollback
 /// re-sends as well: re-checked, not checked as new (`spillway::region::check::recheck`).
 fn same_cluster(properties: &Value, old: Option<&Value>) -> bool {
-    let Some(old) = old else { return false };
-    ["ClusterIdentifier", "ServerlessInstanceIdentifier"]
-        .iter()
-        .all(|k| properties.get(k).is_some() && properties.get(k) == old.get(k))
+    match (identity(properties), old.and_then(identity)) {
+        (Some(new), Some(old)) => new == old,
+        _ => false,
+    }
 }
 
 async fn decide(
     properties: &Value,
     old_properties: Option<&Value>,
     rds: &impl TopologySource,
-) -> Result<std::collections::HashMap<String, String>, Vec<String>> {
-    let config = ClusterConfig::from_properties(properties)?;
+) -> Result<HashMap<String, String>, Vec<String>> {
+    let region = if region_mode(properties) {
+        Some(resolved(properties)?)
+    } else {
+        None
+    };
     let again = same_cluster(properties, old_properties);
-    let c = &config.cluster;
-    let observed = match rds.describe(std::slice::from_ref(c)).await {
-        Ok(snapshot) => ObservedCluster::from_snapshot(&snapshot, c),
-        Err(e) if again && config.max_connections.is_some() => {
+    let c = match &region {
+        Some(r) => r.cluster.clone(),
+        None => properties
+            .get("ClusterIdentifier")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let observed = match rds.describe(std::slice::from_ref(&c)).await {
+        Ok(snapshot) => ObservedCluster::from_snapshot(&snapshot, &c),
+        Err(e) if again && configured_max(properties, region.as_ref()) => {
             tracing::warn!(cluster = %c, error = %e.message, "cluster not readable on a re-check");
             None
         }
         Err(e) => return Err(vec![format!("cluster {c}: {}", e.message)]),
     };
+    // The one-cluster properties, as the Region entry resolves them.
+    let flat = match &region {
+        None => properties.clone(),
+        Some(r) => {
+            let serverless = match (&r.serverless_instance, &observed) {
+                (Some(s), _) => s.clone(),
+                (None, Some(o)) => only_serverless_reader(&c, o).map_err(|p| vec![p])?,
+                // No cluster to look in: the check names the missing cluster, and never this.
+                (None, None) => "(its only db.serverless reader)".to_string(),
+            };
+            let mut flat = properties.clone();
+            flat["ClusterIdentifier"] = Value::String(r.cluster.clone());
+            flat["ServerlessInstanceIdentifier"] = Value::String(serverless);
+            for (name, value) in &r.values {
+                flat[*name] = Value::String(value.clone());
+            }
+            flat
+        }
+    };
+    let config = ClusterConfig::from_properties(&flat)?;
     let checked = if again {
         let (checked, warnings) = recheck(&config, observed.as_ref())?;
         for w in warnings {
@@ -161,7 +270,7 @@ async fn decide(
         ),
         None => (0, "not used".to_string(), 0, 0, 0),
     };
-    Ok([
+    let mut data: HashMap<String, String> = [
         ("MaxConnections", max.to_string()),
         ("MaxConnectionsSource", source),
         ("HighConnections", high.to_string()),
@@ -170,7 +279,22 @@ async fn decide(
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    .collect();
+    // A Region check answers the cluster's whole resolved configuration: its resources read
+    // it from here (GetAtt), not from the stack's parameters.
+    if let Some(r) = &region {
+        data.insert("ClusterIdentifier".into(), config.cluster.clone());
+        data.insert(
+            "ServerlessInstanceIdentifier".into(),
+            config.serverless_instance.clone(),
+        );
+        for (name, value) in &r.values {
+            if *name != "MaxConnections" {
+                data.insert((*name).to_string(), value.clone());
+            }
+        }
+    }
+    Ok(data)
 }
 
 #[cfg(test)]
@@ -353,5 +477,110 @@ mod tests {
         let (_, r) = handle(&update(p, properties()), &Fake(None)).await.unwrap();
         assert_eq!(r.status, Status::Success, "{:?}", r.reason);
         assert_eq!(r.data["HighConnections"], "800");
+    }
+
+    fn region(key: &str, document: &str) -> Value {
+        let mut p = properties();
+        let o = p.as_object_mut().unwrap();
+        o.remove("ClusterIdentifier");
+        o.remove("ServerlessInstanceIdentifier");
+        for (k, v) in [
+            ("WeightStep", "25"),
+            ("MaxServerlessWeight", "100"),
+            ("ProvisionedWeight", "100"),
+            ("MinReplicas", "1"),
+            ("MaxReplicas", "14"),
+            ("TargetReaderCpu", "60"),
+            ("MaxReplicaLagMilliseconds", "1000"),
+            ("ScaleDownDelayAfterScaleUpSeconds", "600"),
+            ("DryRun", "false"),
+        ] {
+            o.insert(k.into(), json!(v));
+        }
+        o.insert("Key".into(), json!(key));
+        o.insert("Clusters".into(), json!(["orders", "tickets"]));
+        o.insert("ClusterSettings".into(), json!(document));
+        p
+    }
+
+    #[tokio::test]
+    async fn a_region_check_resolves_its_cluster_by_key_and_answers_its_settings() {
+        let doc = r#"{"orders": {"HighCpuThreshold": 60, "WeightStep": 10}}"#;
+        let (_, r) = handle(
+            &request("Create", region("orders", doc)),
+            &Fake(Some(cluster())),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, Status::Success, "{:?}", r.reason);
+        assert_eq!(r.physical_resource_id, "spillway-check-orders");
+        assert_eq!(r.data["ClusterIdentifier"], "orders");
+        // Not named: the cluster's only db.serverless reader.
+        assert_eq!(r.data["ServerlessInstanceIdentifier"], "orders-serverless");
+        assert_eq!(
+            (
+                r.data["HighCpuThreshold"].as_str(),
+                r.data["WeightStep"].as_str()
+            ),
+            ("60", "10")
+        );
+        assert_eq!(r.data["LowCpuThreshold"], "30", "the stack's default");
+        assert_eq!(r.data["HighConnections"], "1547");
+        // The same cluster under a second key, an override out of range: refused, named.
+        let bad =
+            r#"{"orders": {"HighCpuThreshold": 20}, "tickets": {"ClusterIdentifier": "orders"}}"#;
+        let (_, r) = handle(
+            &request("Create", region("orders", bad)),
+            &Fake(Some(cluster())),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, Status::Failed);
+        let reason = r.reason.unwrap();
+        assert!(
+            reason.contains("orders: HighCpuThreshold = \"20\": a number from 50 to 95"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("orders and tickets both watch cluster orders"),
+            "{reason}"
+        );
+        // A key whose cluster does not exist.
+        let (_, r) = handle(
+            &request("Create", region("tickets", "")),
+            &Fake(Some(cluster())),
+        )
+        .await
+        .unwrap();
+        assert!(
+            r.reason
+                .unwrap()
+                .contains("cluster tickets: no such Aurora cluster")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_region_update_of_the_same_cluster_is_a_recheck() {
+        let mut gone = cluster();
+        gone.clusters[0].members.pop();
+        // No serverless reader left: a new check cannot find one, a re-check with the entry
+        // naming it only warns.
+        let doc = r#"{"orders": {"ServerlessInstanceIdentifier": "orders-serverless"}}"#;
+        let (_, r) = handle(
+            &request("Create", region("orders", doc)),
+            &Fake(Some(gone.clone())),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, Status::Failed);
+        let newer = r#"{"orders": {"ServerlessInstanceIdentifier": "orders-serverless", "HighCpuThreshold": 80}}"#;
+        let (_, r) = handle(
+            &update(region("orders", newer), region("orders", doc)),
+            &Fake(Some(gone)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, Status::Success, "{:?}", r.reason);
+        assert_eq!(r.data["HighCpuThreshold"], "80");
     }
 }

@@ -166,6 +166,33 @@ impl ObservedCluster {
     }
 }
 
+/// The cluster's only Aurora Serverless v2 reader: the serverless instance of an entry that
+/// names none (`spillway::region::settings`).
+pub fn only_serverless_reader(cluster: &str, observed: &ObservedCluster) -> Result<String, String> {
+    let found: Vec<&Member> = observed
+        .members
+        .iter()
+        .filter(|m| m.class == "db.serverless" && !m.writer)
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.instance.clone()),
+        [] => Err(format!(
+            "cluster {cluster}: no Aurora Serverless v2 reader (db.serverless) among its instances \
+             ({}): add one (promotion tier 15)",
+            names(&observed.members)
+        )),
+        several => Err(format!(
+            "cluster {cluster}: several Aurora Serverless v2 readers ({}): name the one to spill \
+             to with ServerlessInstanceIdentifier",
+            several
+                .iter()
+                .map(|m| m.instance.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
 /// The connections signals in connections (what the alarms compare with); 0 for a signal
 /// that is off.
 #[derive(Debug, Clone, PartialEq)]
@@ -583,6 +610,26 @@ mod tests {
         // A problem of the configuration still fails it.
         config.thresholds.cpu_low = 90.0;
         assert!(recheck(&config, Some(&observed)).is_err());
+    }
+
+    #[test]
+    fn the_only_serverless_reader_is_found_and_none_or_several_are_named() {
+        let (_, mut observed) = orders();
+        assert_eq!(
+            only_serverless_reader("orders", &observed).unwrap(),
+            "orders-serverless"
+        );
+        observed
+            .members
+            .push(member("orders-sv2", "db.serverless", false));
+        let e = only_serverless_reader("orders", &observed).unwrap_err();
+        assert!(
+            e.contains("several Aurora Serverless v2 readers (orders-serverless, orders-sv2)"),
+            "{e}"
+        );
+        observed.members.retain(|m| m.class != "db.serverless");
+        let e = only_serverless_reader("orders", &observed).unwrap_err();
+        assert!(e.contains("no Aurora Serverless v2 reader"), "{e}");
     }
 
     #[test]

@@ -5,10 +5,13 @@
 //! - [`max_connections`]: what a connections percentage is a percentage of (AWS's default
 //!   formulas by engine and class);
 //! - [`check`]: the deploy-time check of one cluster's configuration (the stack's
-//!   `ClusterCheck` custom resource), and its connections thresholds in connections.
+//!   `ClusterCheck` custom resource), and its connections thresholds in connections;
+//! - [`settings`]: a Region's clusters in one stack (cluster keys, each cluster's overrides of
+//!   the stack's defaults), resolved and checked per cluster.
 //!
 //! Not built yet: the per-cluster template (`Fn::ForEach`), the simulator's connections.
 
 pub mod check;
 pub mod max_connections;
+pub mod settings;
 pub mod signals;
