@@ -80,13 +80,19 @@ pub async fn handle(
     // one's Delete is a no-op).
     let physical = if delete {
         common.physical_resource_id.unwrap_or(cluster).to_string()
+    } else if summary_mode(common.properties) {
+        "spillway-region".to_string()
     } else {
         format!("spillway-check-{cluster}")
     };
     let outcome = if delete {
         Ok(Default::default())
     } else {
-        decide(common.properties, common.old_properties, rds).await
+        if summary_mode(common.properties) {
+            summary(common.properties, common.stack_id, rds).await
+        } else {
+            decide(common.properties, common.old_properties, rds).await
+        }
     };
     let mut response = Response::default();
     response.status = Status::Success;
@@ -126,6 +132,122 @@ fn region_mode(properties: &Value) -> bool {
     properties.get("Key").is_some()
 }
 
+/// The Region's summary (`RegionCheck`): every cluster of `Clusters` resolved at once, for the
+/// stack-wide resources that name them all.
+fn summary_mode(properties: &Value) -> bool {
+    !region_mode(properties) && properties.get("Clusters").is_some()
+}
+
+/// `RegionCheck`: every key of `Clusters` resolved (every problem of every entry named, once),
+/// and what the stack-wide resources need of them all, each a comma-separated list in the
+/// order of `Clusters` (IAM takes it through `Fn::Split`): `ClusterIdentifiers`, `ClusterArns`,
+/// `RecordNames` (`reads.<key>.<ZoneName>`), `DirectTriggerTargets` (the metrics function's
+/// JSON, empty with `DirectTrigger` off), and the first cluster's `FirstClusterIdentifier` /
+/// `FirstServerlessInstanceIdentifier` (planned events serve it alone, for now).
+async fn summary(
+    properties: &Value,
+    stack_id: &str,
+    rds: &impl TopologySource,
+) -> Result<HashMap<String, String>, Vec<String>> {
+    let keys = keys(properties)?;
+    let mut problems: Vec<String> = vec![];
+    let mut all = vec![];
+    for key in &keys {
+        let mut p = properties.clone();
+        p["Key"] = Value::String(key.clone());
+        match resolved(&p) {
+            Ok(r) => all.push(r),
+            Err(found) => {
+                for f in found {
+                    if !problems.contains(&f) {
+                        problems.push(f);
+                    }
+                }
+            }
+        }
+    }
+    if keys.is_empty() {
+        problems.push("Clusters lists no cluster".into());
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    // arn:<partition>:cloudformation:<region>:<account>:stack/…
+    let arn: Vec<&str> = stack_id.split(':').collect();
+    let (partition, region, account) = match arn.as_slice() {
+        [_, p, _, r, a, ..] => (*p, *r, *a),
+        _ => return Err(vec![format!("the stack id {stack_id:?} is not an ARN")]),
+    };
+    let text = |k: &str| properties.get(k).and_then(Value::as_str).unwrap_or("");
+    let zone = text("ZoneName").trim_end_matches('.');
+    let join = |f: &dyn Fn(&Resolved) -> String| all.iter().map(f).collect::<Vec<_>>().join(",");
+    let targets = if text("DirectTrigger") == "true" {
+        let machine = text("ScaleUpStateMachineArn");
+        let list: Vec<Value> = all
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "cluster": r.cluster,
+                    "stateMachineArn": machine,
+                    "highCpuThreshold": r.values["HighCpuThreshold"].parse::<f64>().unwrap_or(70.0),
+                })
+            })
+            .collect();
+        Value::Array(list).to_string()
+    } else {
+        String::new()
+    };
+    let first = &all[0];
+    let first_serverless = match &first.serverless_instance {
+        Some(s) => s.clone(),
+        None => {
+            let c = &first.cluster;
+            let snapshot = rds
+                .describe(std::slice::from_ref(c))
+                .await
+                .map_err(|e| vec![format!("cluster {c}: {}", e.message)])?;
+            let observed = ObservedCluster::from_snapshot(&snapshot, c).ok_or_else(|| {
+                vec![format!(
+                    "cluster {c}: no such Aurora cluster in this account and Region (DBClusterIdentifier, lowercase)"
+                )]
+            })?;
+            only_serverless_reader(c, &observed).map_err(|p| vec![p])?
+        }
+    };
+    Ok([
+        ("ClusterIdentifiers", join(&|r| r.cluster.clone())),
+        (
+            "ClusterArns",
+            join(&|r| {
+                format!(
+                    "arn:{partition}:rds:{region}:{account}:cluster:{}",
+                    r.cluster
+                )
+            }),
+        ),
+        ("RecordNames", join(&|r| format!("reads.{}.{zone}", r.key))),
+        ("DirectTriggerTargets", targets),
+        ("FirstClusterIdentifier", first.cluster.clone()),
+        ("FirstServerlessInstanceIdentifier", first_serverless),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect())
+}
+
+fn keys(properties: &Value) -> Result<Vec<String>, Vec<String>> {
+    // CloudFormation passes a CommaDelimitedList's Ref as a list of strings.
+    match properties.get("Clusters") {
+        Some(Value::Array(items)) => Ok(items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()),
+        Some(Value::String(s)) => Ok(s.split(',').map(|k| k.trim().to_string()).collect()),
+        _ => Err(vec!["property Clusters is missing".into()]),
+    }
+}
+
 /// The stack parameters a Region check receives as they are (its defaults).
 fn defaults(properties: &Value) -> BTreeMap<String, String> {
     properties
@@ -147,16 +269,7 @@ fn defaults(properties: &Value) -> BTreeMap<String, String> {
 /// The Region check's cluster, resolved from its key.
 fn resolved(properties: &Value) -> Result<Resolved, Vec<String>> {
     let key = properties.get("Key").and_then(Value::as_str).unwrap_or("");
-    // CloudFormation passes a CommaDelimitedList's Ref as a list of strings.
-    let keys: Vec<String> = match properties.get("Clusters") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        Some(Value::String(s)) => s.split(',').map(|k| k.trim().to_string()).collect(),
-        _ => return Err(vec!["property Clusters is missing".into()]),
-    };
+    let keys = keys(properties)?;
     let document = properties
         .get("ClusterSettings")
         .and_then(Value::as_str)
@@ -179,6 +292,9 @@ fn configured_max(properties: &Value, region: Option<&Resolved>) -> bool {
 /// Which cluster and serverless instance the properties name (`None` in the second place: the
 /// cluster's only serverless reader).
 fn identity(properties: &Value) -> Option<(String, Option<String>)> {
+    if summary_mode(properties) {
+        return None;
+    }
     if region_mode(properties) {
         let r = resolved(properties).ok()?;
         return Some((r.cluster, r.serverless_instance));
@@ -582,5 +698,59 @@ mod tests {
         .unwrap();
         assert_eq!(r.status, Status::Success, "{:?}", r.reason);
         assert_eq!(r.data["HighCpuThreshold"], "80");
+    }
+
+    #[tokio::test]
+    async fn the_region_summary_names_every_cluster_for_the_stack_wide_resources() {
+        let mut p = region(
+            "orders",
+            r#"{"tickets": {"ClusterIdentifier": "tickets-eu-1", "HighCpuThreshold": 60}}"#,
+        );
+        let o = p.as_object_mut().unwrap();
+        o.remove("Key");
+        o.insert("ZoneName".into(), json!("spillway.internal."));
+        o.insert("DirectTrigger".into(), json!("true"));
+        o.insert(
+            "ScaleUpStateMachineArn".into(),
+            json!("arn:aws:states:us-east-1:123456789012:stateMachine:s-scale-up"),
+        );
+        let (_, r) = handle(&request("Create", p.clone()), &Fake(Some(cluster())))
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::Success, "{:?}", r.reason);
+        assert_eq!(r.physical_resource_id, "spillway-region");
+        assert_eq!(r.data["ClusterIdentifiers"], "orders,tickets-eu-1");
+        assert_eq!(
+            r.data["ClusterArns"],
+            "arn:aws:rds:us-east-1:123456789012:cluster:orders,arn:aws:rds:us-east-1:123456789012:cluster:tickets-eu-1"
+        );
+        assert_eq!(
+            r.data["RecordNames"],
+            "reads.orders.spillway.internal,reads.tickets.spillway.internal"
+        );
+        let targets: Value = serde_json::from_str(&r.data["DirectTriggerTargets"]).unwrap();
+        assert_eq!(targets[1]["cluster"], "tickets-eu-1");
+        assert_eq!(targets[1]["highCpuThreshold"], 60.0);
+        assert_eq!(
+            r.data["FirstServerlessInstanceIdentifier"],
+            "orders-serverless"
+        );
+        // Every problem of every entry, each once.
+        p["ClusterSettings"] =
+            json!(r#"{"tickets": {"ClusterIdentifier": "orders"}, "search": {}}"#);
+        let (_, r) = handle(&request("Create", p), &Fake(Some(cluster())))
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::Failed);
+        let reason = r.reason.unwrap();
+        assert_eq!(reason.matches("an entry for search").count(), 1, "{reason}");
+        assert!(
+            reason.contains("orders and tickets both watch cluster orders"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("tickets and orders both watch cluster orders"),
+            "{reason}"
+        );
     }
 }
