@@ -18,7 +18,8 @@ ROLE = "arn:aws:iam::000000000000:role/rds-monitoring-role"
 def machine(aws, cluster):
     with open(os.path.join(ROOT, "state-machines", "monitor-new-readers.asl.json")) as f:
         definition = f.read()
-    definition = definition.replace("${ClusterIdentifier}", cluster).replace(
+    # Every watched cluster: another one, and the test's.
+    definition = definition.replace("${ClusterIdentifiers}", f"tickets-eu-1,{cluster}").replace(
         "${MonitoringRoleArn}", ROLE)
     assert "${" not in definition
     role = aws["iam"].create_role(RoleName=f"monitor-{uuid.uuid4().hex[:8]}",

@@ -680,7 +680,7 @@ mod state_machine_tests {
             ("LockTableName", "spillway-locks"),
             ("DirectTriggerGraceRounds", "3"),
             ("SettingsPrefix", "/spillway/spillway/clusters/"),
-            ("ClusterIdentifier", "orders"),
+            ("ClusterIdentifiers", "orders,tickets"),
             (
                 "MonitoringRoleArn",
                 "arn:aws:iam::123456789012:role/rds-monitoring-role",
