@@ -58,12 +58,18 @@ class Planned:
                 Engine="aurora-mysql", DBInstanceClass=klass)
         role = aws["iam"].create_role(RoleName=f"planned-{tag}",
                                       AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        env = {"CLUSTER_IDENTIFIER": self.cluster,
-               "SERVERLESS_INSTANCE_IDENTIFIER": f"{self.cluster}-serverless",
-               "RECORD_TTL": "1", "POLL_SECONDS": "1", "DRAIN_SECONDS": "20",
-               "AUTO_SCALING": "false", "PROVISIONED_ENDPOINT_ID": "",
+        # As deployed: no cluster in the function's environment; the machines pass the plan's
+        # cluster settings, read from its settings document (template.yaml's ClusterSettings).
+        env = {"RECORD_TTL": "1", "POLL_SECONDS": "1", "DRAIN_SECONDS": "20",
                # Emulator quirk (conftest.py).
                "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"]}
+        self.settings_prefix = f"/spillway/planned-{tag}/clusters/"
+        aws["ssm"].put_parameter(
+            Name=self.settings_prefix + self.cluster, Type="String", Value=json.dumps({
+                "cluster": self.cluster, "planned": {
+                    "CLUSTER_IDENTIFIER": self.cluster,
+                    "SERVERLESS_INSTANCE_IDENTIFIER": f"{self.cluster}-serverless",
+                    "PROVISIONED_ENDPOINT_ID": "", "AUTO_SCALING": "false"}}))
         self.function = aws["lambda"].create_function(
             FunctionName=f"planned-{tag}", Runtime="provided.al2023", Role=role,
             Handler="bootstrap", Code={"ZipFile": bootstrap_zip(BINARY)}, Timeout=50,
@@ -88,7 +94,8 @@ class Planned:
         subs = {"Phase": phase, "PlannedEventFunctionArn": self.function,
                 "LockTableName": self.lock_table, "ScaleUpStateMachineArn": self.scale_up,
                 "ScaleDownStateMachineArn": self.scale_down, "PollSeconds": "1",
-                "MaxCalls": str(max_calls), "MaxBusyPolls": str(max_busy_polls)}
+                "MaxCalls": str(max_calls), "MaxBusyPolls": str(max_busy_polls),
+                "SettingsPrefix": self.settings_prefix}
         for key, value in subs.items():
             definition = definition.replace("${" + key + "}", value)
         assert "${" not in definition
@@ -235,7 +242,8 @@ def test_two_overlapping_plans_are_refused(planned):
     ({"writerClass": "db.x9.huge"}, "PlanRefused", ["db.x9.huge is not offered"]),
     ({"oldWriter": "remove"}, "PlanRefused", ["which Spillway did not create"]),
     ({"provisionedReaders": 14}, "PlanRefused", ["Aurora allows 16"]),
-    ({"cluster": "payments"}, "InvalidPlan", ["payments is not a cluster of this deployment"]),
+    # A cluster the stack does not watch has no settings document: refused before any call.
+    ({"cluster": "payments"}, "PlanRefused", ["the stack does not watch it"]),
 ])
 def test_every_bad_plan_is_refused_with_its_message_and_changes_nothing(planned, document,
                                                                         error, words):

@@ -457,7 +457,7 @@ def test_the_planned_event_function_deletes_and_creates_only_tagged_instances(te
         assert s["Action"] == ["rds:FailoverDBCluster"] or s["Resource"] == cluster, s
 
 
-def test_prepare_and_recover_read_only_the_weight_loops_they_wait_for(template):
+def test_prepare_and_recover_read_only_the_weight_loops_they_wait_for_and_the_settings(template):
     for rid in ("PrepareStateMachine", "RecoverStateMachine"):
         machine = template["Resources"][rid]["Properties"]
         subs = machine["DefinitionSubstitutions"]
@@ -466,7 +466,11 @@ def test_prepare_and_recover_read_only_the_weight_loops_they_wait_for(template):
         assert subs["Phase"] == ("prepare" if rid.startswith("Prepare") else "recover")
         statements = machine["Policies"][1]["Statement"]
         actions = sorted(a for s in statements for a in s["Action"])
-        assert actions == ["dynamodb:GetItem", "states:DescribeExecution"]
+        assert actions == ["dynamodb:GetItem", "ssm:GetParameter", "states:DescribeExecution"]
+        settings = next(s for s in statements if s["Action"] == ["ssm:GetParameter"])
+        assert settings["Resource"]["Fn::Sub"].endswith(
+            ":parameter/spillway/${AWS::StackName}/clusters/*"), "the stack's settings only"
+        assert subs["SettingsPrefix"] == {"Fn::Sub": "/spillway/${AWS::StackName}/clusters/"}
         describe = next(s for s in statements if s["Action"] == ["states:DescribeExecution"])
         assert all(":execution:${AWS::StackName}-scale-" in r["Fn::Sub"]
                    for r in describe["Resource"])
@@ -513,13 +517,16 @@ def settings_document(template, values):
     return json.loads(re.sub(r"\$\{([\w:]+)\}", lambda m: value(m.group(1)), text))
 
 
-def settings_problems(document, definitions, config_rs):
+def settings_problems(document, definitions, config_rs, handler_rs):
     """What the loops read from a cluster's settings and the document does not give: every
-    `$.settings.document.X` a machine's "Settle the settings" reads, and every variable the
-    weight-step function's configuration reads that its "shift" block lacks (those it needs)."""
+    `$.settings.document.X` a machine's "Settle the settings" reads (Prepare / Recover:
+    `$.cluster.document.X`), every variable the weight-step function's configuration reads
+    that its "shift" block lacks, and every setting the planned-event function reads from a
+    request that its "planned" block lacks."""
     problems = []
     for kind, definition in definitions.items():
-        for path in re.findall(r"\$\.settings\.document\.(\w+)", json.dumps(definition)):
+        text = json.dumps(definition)
+        for path in re.findall(r"\$\.(?:settings|cluster)\.document\.(\w+)", text):
             if path not in document:
                 problems.append(f"{kind} reads {path}, which the document lacks")
     shift = document.get("shift", {})
@@ -529,21 +536,27 @@ def settings_problems(document, definitions, config_rs):
             continue  # the function's own, from its environment
         if name not in shift:
             problems.append(f"shift lacks {name}")
+    planned = document.get("planned", {})
+    for name in sorted(set(re.findall(r'text\("([A-Z][A-Z_]+)"\)', handler_rs))):
+        if name not in planned:
+            problems.append(f"planned lacks {name}")
     return problems
 
 
 def test_the_settings_document_has_what_the_loops_read(template):
     definitions = {}
-    for kind in ("scale-up", "scale-down"):
+    for kind in ("scale-up", "scale-down", "planned-event"):
         with open(os.path.join(ROOT, "state-machines", f"{kind}.asl.json")) as f:
             definitions[kind] = json.load(f)
     with open(os.path.join(ROOT, "functions", "weight-step", "src", "config.rs")) as f:
         config_rs = f.read()
+    with open(os.path.join(ROOT, "functions", "planned-event", "src", "handler.rs")) as f:
+        handler_rs = f.read().split("#[cfg(test)]\nmod tests")[0]
     document = settings_document(template, {
         "HighAlarm": "s-high", "LowAlarm": "s-low", "ClusterIdentifier": "orders",
         "ServerlessInstanceIdentifier": "orders-serverless", "RecordName": "reads.orders.spillway.internal",
-        "Zone": "Z1", "Name": "orders.spillway.internal"})
-    assert settings_problems(document, definitions, config_rs) == []
+        "Zone": "Z1", "Name": "orders.spillway.internal", "Endpoint": "s-ro"})
+    assert settings_problems(document, definitions, config_rs, handler_rs) == []
     assert (document["highAlarm"], document["lowAlarm"]) == ("s-high", "s-low")
     assert document["shift"]["DRY_RUN"] == "false"
     assert isinstance(document["shift"]["WEIGHT_STEP"], int)
@@ -563,8 +576,13 @@ def test_the_settings_document_has_what_the_loops_read(template):
     seeded = json.loads(json.dumps(document))
     del seeded["lowAlarm"]
     del seeded["shift"]["RECORD_NAME"]
-    assert settings_problems(seeded, definitions, config_rs) == [
-        "scale-down reads lowAlarm, which the document lacks", "shift lacks RECORD_NAME"]
+    del seeded["planned"]["AUTO_SCALING"]
+    assert settings_problems(seeded, definitions, config_rs, handler_rs) == [
+        "scale-down reads lowAlarm, which the document lacks", "shift lacks RECORD_NAME",
+        "planned lacks AUTO_SCALING"]
+    del seeded["planned"]
+    assert "planned-event reads planned, which the document lacks" in settings_problems(
+        seeded, definitions, config_rs, handler_rs)
 
 
 def overridable(settings_rs):

@@ -7,12 +7,15 @@ use spillway_aws::planned::Scope;
 
 #[derive(Debug, Clone)]
 pub struct EventConfig {
-    /// `CLUSTER_IDENTIFIER` (required; a comma-separated list): the clusters whose plans this
-    /// deployment may carry out (its IAM policy names them too).
+    /// `CLUSTER_IDENTIFIER` (a comma-separated list): the clusters whose plans this
+    /// deployment may carry out without `settings` in the request (its IAM policy names them
+    /// too). Empty: every request carries its cluster's settings (the stack's machines pass
+    /// them, read from the cluster's settings document).
     pub clusters: Vec<String>,
-    /// `SERVERLESS_INSTANCE_IDENTIFIER` (required), `PROVISIONED_ENDPOINT_ID` (the custom
-    /// endpoint Spillway manages; empty: none), `AUTO_SCALING` (`true` / `false`).
-    pub scope: Scope,
+    /// With `CLUSTER_IDENTIFIER`: `SERVERLESS_INSTANCE_IDENTIFIER` (required),
+    /// `PROVISIONED_ENDPOINT_ID` (the custom endpoint Spillway manages; empty: none),
+    /// `AUTO_SCALING` (`true` / `false`).
+    pub scope: Option<Scope>,
     /// `RECORD_TTL` (seconds, 5), `POLL_SECONDS` (30), `DRAIN_SECONDS` (300),
     /// `DRAINED_CONNECTIONS` (2); the other bounds are the reconciler's defaults.
     pub limits: Limits,
@@ -55,14 +58,19 @@ impl EventConfig {
             )?),
             ..defaults
         };
-        let clusters = config::list(Some(&config::required(&get, "CLUSTER_IDENTIFIER")?));
-        Ok(Self {
-            clusters,
-            scope: Scope {
+        let clusters = config::list(config::optional(&get, "CLUSTER_IDENTIFIER").as_deref());
+        let scope = if clusters.is_empty() {
+            None
+        } else {
+            Some(Scope {
                 serverless_instance: config::required(&get, "SERVERLESS_INSTANCE_IDENTIFIER")?,
                 endpoint: config::optional(&get, "PROVISIONED_ENDPOINT_ID"),
                 autoscaling,
-            },
+            })
+        };
+        Ok(Self {
+            clusters,
+            scope,
             limits,
             log_level: config::log_level(&get)?,
         })
@@ -90,12 +98,13 @@ mod tests {
         .unwrap();
         assert_eq!(c.clusters, ["orders"]);
         assert_eq!(c.limits, Limits::default());
-        assert!(!c.scope.autoscaling && c.scope.endpoint.is_none());
+        let scope = c.scope.unwrap();
+        assert!(!scope.autoscaling && scope.endpoint.is_none());
         let e = EventConfig::from_lookup(lookup(&[("CLUSTER_IDENTIFIER", "orders")])).unwrap_err();
         assert_eq!(e, ConfigError::Missing("SERVERLESS_INSTANCE_IDENTIFIER"));
-        let e = EventConfig::from_lookup(lookup(&[("SERVERLESS_INSTANCE_IDENTIFIER", "sv")]))
-            .unwrap_err();
-        assert_eq!(e, ConfigError::Missing("CLUSTER_IDENTIFIER"));
+        // No cluster in the environment: every request names its own settings.
+        let c = EventConfig::from_lookup(lookup(&[])).unwrap();
+        assert!(c.clusters.is_empty() && c.scope.is_none());
         let e = EventConfig::from_lookup(lookup(&[
             ("CLUSTER_IDENTIFIER", "orders"),
             ("SERVERLESS_INSTANCE_IDENTIFIER", "sv"),

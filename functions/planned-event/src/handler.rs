@@ -14,7 +14,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use spillway::planned::plan;
 use spillway::planned::reconcile::{self, Action, Next, Observed, Phase, Stop, Waiting};
-use spillway_aws::planned::PlannedEvents;
+use spillway_aws::planned::{PlannedEvents, Scope};
 
 use crate::config::EventConfig;
 
@@ -34,6 +34,7 @@ pub const ERROR_TYPES: [&str; 6] = [
 pub trait ClusterPort {
     fn observe(
         &self,
+        scope: &Scope,
         cluster: &str,
         writer_class: Option<&str>,
         now: DateTime<Utc>,
@@ -44,11 +45,12 @@ pub trait ClusterPort {
 impl ClusterPort for PlannedEvents {
     async fn observe(
         &self,
+        scope: &Scope,
         cluster: &str,
         writer_class: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Observed, String> {
-        PlannedEvents::observe(self, cluster, writer_class, now).await
+        PlannedEvents::observe_in(self, scope, cluster, writer_class, now).await
     }
     async fn apply(&self, cluster: &str, action: &Action) -> Result<(), String> {
         PlannedEvents::apply(self, cluster, action).await
@@ -71,6 +73,45 @@ pub struct Request {
     /// The machine has seen that no weight loop runs: a failover or a deletion may go ahead.
     #[serde(default)]
     pub moves_allowed: bool,
+    /// The plan's cluster settings (the `planned` block of its settings document, as the
+    /// machine loaded it): `CLUSTER_IDENTIFIER`, `SERVERLESS_INSTANCE_IDENTIFIER`,
+    /// `PROVISIONED_ENDPOINT_ID` (empty: none), `AUTO_SCALING`. Absent: the environment's.
+    #[serde(default)]
+    pub settings: Option<serde_json::Value>,
+}
+
+/// The scope of a request's own cluster settings, which must be the plan's cluster's.
+fn request_scope(settings: &serde_json::Value, cluster: &str) -> Result<Scope, HandlerError> {
+    let text = |k: &str| -> Option<String> {
+        match settings.get(k)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Bool(b) => Some(b.to_string()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    let bad = |what: String| HandlerError::InvalidInput(format!("settings: {what}"));
+    match text("CLUSTER_IDENTIFIER") {
+        Some(c) if c == cluster => {}
+        other => {
+            return Err(bad(format!(
+                "CLUSTER_IDENTIFIER is {other:?}, not the plan's cluster {cluster}"
+            )));
+        }
+    }
+    let serverless_instance = text("SERVERLESS_INSTANCE_IDENTIFIER")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| bad("SERVERLESS_INSTANCE_IDENTIFIER is missing".into()))?;
+    let autoscaling = match text("AUTO_SCALING").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => return Err(bad(format!("AUTO_SCALING = {v:?}: true or false"))),
+    };
+    Ok(Scope {
+        serverless_instance,
+        endpoint: text("PROVISIONED_ENDPOINT_ID").filter(|s| !s.is_empty()),
+        autoscaling,
+    })
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -176,20 +217,28 @@ async fn run<P: ClusterPort>(
                 .join("; "),
         )
     })?;
-    if !deps.config.clusters.contains(&plan.cluster) {
-        return Err(HandlerError::InvalidPlan(format!(
-            "cluster: {} is not a cluster of this deployment ({})",
-            plan.cluster,
-            deps.config.clusters.join(", ")
-        )));
-    }
+    let scope = match (&request.settings, &deps.config.scope) {
+        (Some(s), _) => request_scope(s, &plan.cluster)?,
+        (None, Some(scope)) if deps.config.clusters.contains(&plan.cluster) => scope.clone(),
+        (None, _) => {
+            return Err(HandlerError::InvalidPlan(format!(
+                "cluster: {} is not a cluster of this deployment ({})",
+                plan.cluster,
+                if deps.config.clusters.is_empty() {
+                    "the request carries no settings, and the environment names none".into()
+                } else {
+                    deps.config.clusters.join(", ")
+                }
+            )));
+        }
+    };
     let writer_class = match request.phase {
         Phase::Prepare => plan.writer_class.as_deref(),
         Phase::Recover => None,
     };
     let seen = deps
         .port
-        .observe(&plan.cluster, writer_class, now)
+        .observe(&scope, &plan.cluster, writer_class, now)
         .await
         .map_err(|error| HandlerError::Observe {
             cluster: plan.cluster.clone(),
@@ -283,6 +332,7 @@ mod tests {
     impl ClusterPort for InMemory {
         async fn observe(
             &self,
+            scope: &Scope,
             cluster: &str,
             _writer_class: Option<&str>,
             _now: DateTime<Utc>,
@@ -291,7 +341,10 @@ mod tests {
             if m.seen.cluster != cluster {
                 return Err(format!("DBClusterNotFoundFault: {cluster}"));
             }
-            Ok(m.seen.clone())
+            // As the adapter: the serverless instance is the scope's.
+            let mut seen = m.seen.clone();
+            seen.serverless_instance = scope.serverless_instance.clone();
+            Ok(seen)
         }
         async fn apply(&self, _cluster: &str, action: &Action) -> Result<(), String> {
             self.0.lock().unwrap().apply(action)
@@ -336,11 +389,11 @@ mod tests {
             port: InMemory(Mutex::new(Model::new(seen))),
             config: crate::config::EventConfig {
                 clusters: vec!["orders".into()],
-                scope: spillway_aws::planned::Scope {
+                scope: Some(spillway_aws::planned::Scope {
                     serverless_instance: "orders-serverless".into(),
                     endpoint: None,
                     autoscaling: false,
-                },
+                }),
                 limits: Limits::default(),
                 log_level: "info".into(),
             },
@@ -464,6 +517,55 @@ mod tests {
         assert!(e.to_string().contains("no prepare on record"), "{e}");
         // Nothing was changed by any of them.
         assert!(deps.port.0.lock().unwrap().log.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_requests_settings_are_its_clusters_and_must_be_the_plans() {
+        let mut deps = deps();
+        // No cluster in the environment: only a request's settings name one.
+        deps.config.clusters.clear();
+        deps.config.scope = None;
+        let now = DateTime::<Utc>::from(std::time::SystemTime::now());
+        let e = handle(&deps, json!({"phase": "prepare", "plan": plan()}), now)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("carries no settings"), "{e}");
+        let settings = json!({"CLUSTER_IDENTIFIER": "orders",
+                              "SERVERLESS_INSTANCE_IDENTIFIER": "orders-serverless",
+                              "PROVISIONED_ENDPOINT_ID": "", "AUTO_SCALING": "false"});
+        let r = handle(
+            &deps,
+            json!({"phase": "prepare", "plan": plan(), "settings": settings}),
+            now,
+        )
+        .await
+        .expect("the first step of prepare");
+        assert!(!r.done && !r.step.is_empty(), "{r:?}");
+        for (field, value, says) in [
+            (
+                "CLUSTER_IDENTIFIER",
+                json!("payments"),
+                "not the plan's cluster orders",
+            ),
+            (
+                "SERVERLESS_INSTANCE_IDENTIFIER",
+                json!(""),
+                "SERVERLESS_INSTANCE_IDENTIFIER is missing",
+            ),
+            ("AUTO_SCALING", json!("maybe"), "AUTO_SCALING"),
+        ] {
+            let mut bad = settings.clone();
+            bad[field] = value;
+            let e = handle(
+                &deps,
+                json!({"phase": "prepare", "plan": plan(), "settings": bad}),
+                now,
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(e.error_type(), "InvalidInput");
+            assert!(e.to_string().contains(says), "{field}: {e}");
+        }
     }
 
     #[test]

@@ -19,7 +19,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         rds: aws_sdk_rds::Client::new(&sdk),
         autoscaling: aws_sdk_applicationautoscaling::Client::new(&sdk),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-        scope: config.scope.clone(),
+        // The environment's cluster, if it names one; a request's settings name its own.
+        scope: config
+            .scope
+            .clone()
+            .unwrap_or(spillway_aws::planned::Scope {
+                serverless_instance: String::new(),
+                endpoint: None,
+                autoscaling: false,
+            }),
     };
     let deps = handler::Deps { port, config };
     run(service_fn(|event| handler::function_handler(&deps, event))).await

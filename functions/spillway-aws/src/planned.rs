@@ -72,6 +72,19 @@ impl PlannedEvents {
         writer_class: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Observed, String> {
+        self.observe_in(&self.scope, cluster, writer_class, now)
+            .await
+    }
+
+    /// [`Self::observe`] with the scope of a request's cluster (a Region's machines pass each
+    /// plan's cluster settings).
+    pub async fn observe_in(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        writer_class: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Observed, String> {
         let c = self.cluster(cluster).await?;
         let facts = ClusterFacts::of(&c);
         let tiers: BTreeMap<String, (bool, u8)> = c
@@ -145,7 +158,7 @@ impl PlannedEvents {
                     .is_empty(),
             ),
         };
-        let autoscaling = if self.scope.autoscaling {
+        let autoscaling = if scope.autoscaling {
             let out = self
                 .autoscaling
                 .describe_scalable_targets()
@@ -165,7 +178,7 @@ impl PlannedEvents {
         } else {
             None
         };
-        let endpoint = match &self.scope.endpoint {
+        let endpoint = match &scope.endpoint {
             None => None,
             Some(id) => {
                 let out = self
@@ -193,7 +206,7 @@ impl PlannedEvents {
             tags: tags(c.tag_list()),
             acu,
             members,
-            serverless_instance: self.scope.serverless_instance.clone(),
+            serverless_instance: scope.serverless_instance.clone(),
             writer_class_orderable,
             autoscaling_min: autoscaling.map(|(min, _)| min),
             autoscaling_max: autoscaling.map(|(_, max)| max),
