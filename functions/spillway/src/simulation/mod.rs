@@ -5,6 +5,8 @@
 //! - [`autoscaling`]: Application Auto Scaling target tracking on the provisioned readers' CPU;
 //! - [`cost`]: what each strategy costs for the same load, from one price file;
 //! - [`clients`]: how far a weight change moves the clients' connection pools, second by second;
+//! - [`connections`]: the readers' connections and the composite signals (CPU or connections
+//!   up, CPU and connections down);
 //! - [`load`]: a synthetic spike, the provisioned readers and booting replicas, the Serverless v2
 //!   reader's capacity;
 //! - [`latency`]: onset → first weight change over the undocumented delays, for the alarm
@@ -20,6 +22,7 @@
 pub mod alarm;
 pub mod autoscaling;
 pub mod clients;
+pub mod connections;
 pub mod cost;
 pub mod latency;
 pub mod load;

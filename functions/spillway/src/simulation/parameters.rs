@@ -21,7 +21,7 @@ pub enum ParameterError {
 
 /// The template's parameters that change nothing the simulator models (names, endpoints,
 /// schedules, logging): accepted and ignored, so a deployed stack's whole list can be passed.
-pub const NOT_SIMULATED: [&str; 26] = [
+pub const NOT_SIMULATED: [&str; 22] = [
     "ClusterIdentifier",
     "ServerlessInstanceIdentifier",
     "MonitoringRoleArn",
@@ -40,14 +40,8 @@ pub const NOT_SIMULATED: [&str; 26] = [
     // Announced sales (Prepare / Recover) happen outside a spike's run.
     "PlannedEventPollSeconds",
     "DrainSeconds",
-    // Not yet modelled: the readers' connections (the model follows shares of traffic, not
-    // connection counts), so the connections signals and replica scaling on connections are
-    // not simulated: the simulator's signals are CPU's alone (as with ConnectionSignals
-    // false) and its replicas scale on CPU.
-    "ConnectionSignals",
-    "HighConnectionsPercent",
-    "LowConnectionsPercent",
-    "MaxConnections",
+    // Not yet modelled: replica scaling on connections (the simulator's replicas scale on
+    // CPU). The connections signals are (`simulation::connections`).
     "ReplicaScalingMetric",
     "TargetReaderConnectionsPercent",
     "MetricsNamespace",
@@ -132,6 +126,38 @@ fn apply_one(sc: &mut Scenario, name: &str, value: &str) -> Result<(), Parameter
             }
         }
         "DirectTriggerGraceRounds" => sc.loops.grace_rounds = whole()?,
+        // As the direct trigger's: the percentages apply to signals that are on.
+        "ConnectionSignals" => match value.trim() {
+            "true" => {
+                if sc.connections.is_none() {
+                    sc.connections = Some(super::connections::ConnectionsModel::default());
+                }
+            }
+            "false" => sc.connections = None,
+            _ => return Err(err("true or false")),
+        },
+        "HighConnectionsPercent" => {
+            let n = number()?;
+            if let Some(c) = sc.connections.as_mut() {
+                c.high_percent = n;
+            }
+        }
+        "LowConnectionsPercent" => {
+            let n = number()?;
+            if let Some(c) = sc.connections.as_mut() {
+                c.low_percent = n;
+            }
+        }
+        // 0: the check derives it from the readers' class, which the model does not have: the
+        // model's figure stands.
+        "MaxConnections" => {
+            let n = whole()?;
+            if let Some(c) = sc.connections.as_mut()
+                && n > 0
+            {
+                c.max_connections = n;
+            }
+        }
         "EnableReplicaAutoScaling" => match value.trim() {
             "true" => {
                 if sc.autoscaling.is_none() {
@@ -258,6 +284,35 @@ mod tests {
         );
         apply(&mut sc, &pairs(&[("EnableReplicaAutoScaling", "false")])).expect("applies");
         assert_eq!(sc.autoscaling, None);
+    }
+
+    #[test]
+    fn the_connections_signals_follow_the_templates_parameters() {
+        let mut sc = Scenario::default();
+        assert_eq!(sc.connections, None, "the default run reads CPU alone");
+        // The template's order: the switch, then its percentages and max_connections (0:
+        // derived, which the model cannot: its own figure stands).
+        apply(
+            &mut sc,
+            &pairs(&[
+                ("ConnectionSignals", "true"),
+                ("HighConnectionsPercent", "85"),
+                ("LowConnectionsPercent", "35"),
+                ("MaxConnections", "0"),
+            ]),
+        )
+        .unwrap();
+        let c = sc.connections.unwrap();
+        assert_eq!(
+            (c.high_percent, c.low_percent, c.max_connections),
+            (85.0, 35.0, 1000)
+        );
+        apply(&mut sc, &pairs(&[("MaxConnections", "1200")])).unwrap();
+        assert_eq!(sc.connections.unwrap().max_connections, 1200);
+        apply(&mut sc, &pairs(&[("ConnectionSignals", "false")])).unwrap();
+        assert_eq!(sc.connections, None);
+        let err = apply(&mut sc, &pairs(&[("ConnectionSignals", "yes")])).unwrap_err();
+        assert_eq!(err.to_string(), "ConnectionSignals=yes: not true or false");
     }
 
     #[test]

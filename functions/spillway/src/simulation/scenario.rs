@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 use super::alarm::{self, AlarmRule, AlarmState, Comparison, Sample, TreatMissingData};
 use super::autoscaling::{TargetTracking, TargetTrackingSettings};
 use super::clients::{ClientSettings, Pool};
+use super::connections::{ConnectionsModel, composite};
 use super::load::{Load, ProvisionedReaders, ServerlessReader, ServerlessSettings, Spike};
 use super::loops::{LoopSettings, Loops};
 use crate::metrics::topology::Role;
+use crate::region::signals::{self, Children};
 use crate::shifting::trigger::{Trigger, TriggerSettings, TriggerTarget};
 use crate::shifting::weights::WeightPolicy;
 
@@ -98,6 +100,10 @@ pub struct Scenario {
     /// The direct trigger; `None`: alarms only (`DirectTrigger=false`).
     #[serde(default)]
     pub direct: Option<DirectPath>,
+    /// The connections signals (`simulation::connections`); `None`: the signals are CPU's
+    /// alone, as with `ConnectionSignals=false`.
+    #[serde(default)]
+    pub connections: Option<ConnectionsModel>,
 }
 
 impl Default for Scenario {
@@ -159,6 +165,10 @@ impl Default for Scenario {
             }),
             cost: super::cost::CostSettings::default(),
             direct: Some(DirectPath::default()),
+            // The template's ConnectionSignals is true; the default scenario leaves them out
+            // so its runs read as the CPU signals' (`-p ConnectionSignals=true` or a
+            // `connections` block puts them in).
+            connections: None,
         }
     }
 }
@@ -192,8 +202,11 @@ pub struct Second {
     pub rounds: (u32, u32),
     /// Direct starts so far, and direct raises undone (the alarm never confirmed them).
     pub direct: (u32, u32),
+    /// The signals the loops read: the composite alarms (CPU's alone without connections).
     pub high: AlarmState,
     pub low: AlarmState,
+    /// The busiest reader's connections (0 without the connections signals).
+    pub busiest_connections: f64,
 }
 
 /// What an engineer asks of a run.
@@ -330,6 +343,12 @@ fn simulate(sc: &Scenario, variant: Variant) -> Vec<Second> {
     // The auto scaling policy's view of the same samples, when its metric arrives later.
     let mut tracked: Vec<Sample> = Vec::with_capacity(sc.duration as usize);
     let (mut high, mut low) = (AlarmState::InsufficientData, AlarmState::InsufficientData);
+    // The CPU alarms, and the connections alarms on their one-minute datapoints.
+    let (mut cpu_high, mut cpu_low) = (high, low);
+    let (mut conn_high, mut conn_low) = (high, low);
+    let mut conn_samples: Vec<Sample> = vec![];
+    let mut minute_max = 0.0_f64;
+    let first_demand = sc.load.demand(0).max(f64::MIN_POSITIVE);
     let period = i64::from(sc.alarm_period);
     let every = alarm::evaluation_interval(period) as u32;
     let mut out = Vec::with_capacity(sc.duration as usize);
@@ -375,13 +394,56 @@ fn simulate(sc: &Scenario, variant: Variant) -> Vec<Second> {
             });
         }
         let now = i64::from(t);
+        let busiest = sc.connections.map_or(0.0, |c| {
+            c.busiest(
+                demand / first_demand,
+                share,
+                readers.in_service(),
+                sc.readers,
+            )
+        });
+        if let Some(c) = sc.connections {
+            minute_max = minute_max.max(busiest);
+            // One datapoint a minute, the minute's Maximum, visible `delay` after it ends.
+            if t % 60 == 59 {
+                conn_samples.push(Sample {
+                    at: i64::from(t - 59),
+                    visible: i64::from(t + 1 + c.delay),
+                    value: minute_max,
+                });
+                minute_max = 0.0;
+            }
+            if t % 60 == 0 {
+                let range = |rule: &AlarmRule| {
+                    alarm::datapoints(&conn_samples, 60, rule.evaluation_range(), now)
+                };
+                conn_high = c.high_rule().evaluate(&range(&c.high_rule()), conn_high);
+                conn_low = c.low_rule().evaluate(&range(&c.low_rule()), conn_low);
+            }
+        }
         if t % every == 0 {
             let range = |rule: &AlarmRule| {
                 alarm::datapoints(&samples, period, rule.evaluation_range(), now)
             };
-            high = sc.high.evaluate(&range(&sc.high), high);
-            low = sc.low.evaluate(&range(&sc.low), low);
+            cpu_high = sc.high.evaluate(&range(&sc.high), cpu_high);
+            cpu_low = sc.low.evaluate(&range(&sc.low), cpu_low);
         }
+        (high, low) = match sc.connections {
+            None => (cpu_high, cpu_low),
+            // The deployed composites' rules, by the same decision code.
+            Some(_) => {
+                let children = Children {
+                    cpu_high: cpu_high == AlarmState::Alarm,
+                    cpu_low: cpu_low == AlarmState::Alarm,
+                    connections_high: Some(conn_high == AlarmState::Alarm),
+                    connections_low: Some(conn_low == AlarmState::Alarm),
+                };
+                (
+                    composite(signals::high(children), &[cpu_high, conn_high]),
+                    composite(signals::low(children), &[cpu_low, conn_low]),
+                )
+            }
+        };
         if let Some(l) = loops.as_mut() {
             l.step(t, high, low);
         }
@@ -414,6 +476,7 @@ fn simulate(sc: &Scenario, variant: Variant) -> Vec<Second> {
                 .map_or((0, 0), |l| (l.direct_starts, l.undone)),
             high,
             low,
+            busiest_connections: busiest,
         });
     }
     out
@@ -466,6 +529,91 @@ fn summarise(sc: &Scenario, timeline: &[Second]) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two readers at `baseline` reader-percent of demand, `multiplier` × for `hold` s, with
+    /// `connections` (percent of max_connections a reader at the start) or none.
+    fn signals_scenario(
+        baseline: f64,
+        multiplier: f64,
+        hold: u32,
+        connections: Option<f64>,
+    ) -> Scenario {
+        Scenario {
+            load: Load::Spike(Spike {
+                baseline,
+                multiplier,
+                onset: 60,
+                ramp: 0,
+                hold,
+                decay: 0,
+            }),
+            duration: 2400,
+            direct: None,
+            autoscaling: None,
+            native: None,
+            connections: connections.map(|baseline_percent| ConnectionsModel {
+                baseline_percent,
+                ..ConnectionsModel::default()
+            }),
+            ..Scenario::default()
+        }
+    }
+
+    #[test]
+    fn a_connection_storm_spills_while_cpu_looks_fine_and_only_with_the_connections_signal() {
+        // GIVEN readers at 45 % CPU rising to 58.5 % (below the 70 % threshold) while their
+        // connections rise from 75 % to 97.5 % of max_connections
+        let storm = signals_scenario(90.0, 1.3, 900, Some(75.0));
+        let (with, seconds) = run_spillway(&storm).unwrap();
+        // THEN the high signal holds on connections alone, and the spill starts; the busiest
+        // reader's connections are 97.5 % of 1,000
+        assert!(
+            with.peak_provisioned_cpu < 70.0,
+            "{}",
+            with.peak_provisioned_cpu
+        );
+        let first = with
+            .onset_to_first_shift
+            .expect("connections raise the weight");
+        // One-minute datapoints visible a minute late, evaluated every minute: two to three
+        // minutes, not the CPU path's seconds.
+        assert!(
+            (60..=240).contains(&first),
+            "first shift {first} s after the onset"
+        );
+        let peak = seconds
+            .iter()
+            .map(|s| s.busiest_connections)
+            .fold(0.0, f64::max);
+        assert!((peak - 975.0).abs() < 1e-6, "{peak}");
+        // AND without the connections signal the same load never spills
+        let cpu_only = signals_scenario(90.0, 1.3, 900, None);
+        let (without, seconds) = run_spillway(&cpu_only).unwrap();
+        assert_eq!(without.onset_to_first_shift, None);
+        assert!(seconds.iter().all(|s| s.busiest_connections == 0.0));
+    }
+
+    #[test]
+    fn cpu_low_but_connections_high_holds_the_spill_and_connections_low_lets_it_go() {
+        // GIVEN a CPU spike that spills, then CPU back to 25 % a reader (below the low 30 %)
+        let ends = |connections| {
+            let (_, seconds) =
+                run_spillway(&signals_scenario(50.0, 4.0, 300, connections)).unwrap();
+            let raised = seconds.iter().any(|s| s.serverless_weight > 0);
+            (raised, seconds.last().unwrap().serverless_weight)
+        };
+        // THEN with connections at 50 % of max_connections after it (above the low 40 %), the
+        // low signal never holds: the serverless weight stays up
+        let (raised, end) = ends(Some(50.0));
+        assert!(raised);
+        assert!(
+            end > 0,
+            "CPU low AND connections low, not CPU low alone: {end}"
+        );
+        // AND with connections at 20 % (or no connections signal) it comes back to 0
+        assert_eq!(ends(Some(20.0)), (true, 0));
+        assert_eq!(ends(None), (true, 0));
+    }
 
     #[test]
     fn when_a_spike_melts_the_readers_spillway_should_shorten_the_time_above_the_threshold() {
