@@ -49,7 +49,7 @@ def test_two_clusters_spill_side_by_side_each_owning_its_own_loop(aws, stack):
 def test_a_start_for_no_cluster_or_an_unwatched_one_takes_nothing(aws, stack):
     sfn = aws["stepfunctions"]
     for payload, error in (({}, "NoClusterNamed"), ({"sweep": True}, "NoClusterNamed"),
-                           ({"cluster": 7}, "NoClusterNamed"),
+                           ({"cluster": 7}, "NoClusterNamed"), ({"cluster": ""}, "NoClusterNamed"),
                            ({"cluster": "not-watched"}, "UnknownCluster")):
         for kind in ("scale-up", "scale-down"):
             execution = sfn.start_execution(stateMachineArn=stack.machines[kind],

@@ -18,6 +18,8 @@ use spillway::region::settings::{self, Resolved};
 
 /// CloudFormation refuses a response document above 4,096 bytes; the reason is cut well below.
 const MAX_REASON: usize = 3000;
+/// "The total size of the response body can't exceed 4096 bytes" (custom resource responses).
+const MAX_RESPONSE: usize = 4096;
 
 struct Common<'a> {
     request_id: &'a str,
@@ -100,6 +102,20 @@ pub async fn handle(
     response.stack_id = common.stack_id.to_string();
     response.request_id = common.request_id.to_string();
     response.logical_resource_id = common.logical_resource_id.to_string();
+    // CloudFormation refuses a response body above 4,096 bytes: say so rather than send it.
+    let outcome = outcome.and_then(|data| {
+        let mut probe = response.clone();
+        probe.data = data.clone();
+        let size = serde_json::to_vec(&probe).map_or(0, |b| b.len());
+        if size > MAX_RESPONSE {
+            Err(vec![format!(
+                "the answer would be {size} bytes, and CloudFormation takes at most \
+                 {MAX_RESPONSE}: watch fewer clusters per stack"
+            )])
+        } else {
+            Ok(data)
+        }
+    });
     match outcome {
         Ok(data) => {
             if !delete {
@@ -120,6 +136,11 @@ pub async fn handle(
             tracing::error!(cluster, %reason, "cluster check failed");
             response.status = Status::Failed;
             response.reason = Some(reason);
+            // The physical id of a resource is the same in every answer about it: a failed
+            // update keeps the one it had.
+            if let Some(id) = common.physical_resource_id {
+                response.physical_resource_id = id.to_string();
+            }
         }
     }
     Ok((url.clone(), response))
@@ -339,7 +360,9 @@ async fn decide(
             .unwrap_or_default()
             .to_string(),
     };
-    let observed = match rds.describe(std::slice::from_ref(&c)).await {
+    let described = rds.describe(std::slice::from_ref(&c)).await;
+    let read = described.is_ok();
+    let observed = match described {
         Ok(snapshot) => ObservedCluster::from_snapshot(&snapshot, &c),
         Err(e) if again && configured_max(properties, region.as_ref()) => {
             tracing::warn!(cluster = %c, error = %e.message, "cluster not readable on a re-check");
@@ -354,8 +377,19 @@ async fn decide(
             let serverless = match (&r.serverless_instance, &observed) {
                 (Some(s), _) => s.clone(),
                 (None, Some(o)) => only_serverless_reader(&c, o).map_err(|p| vec![p])?,
-                // No cluster to look in: the check names the missing cluster, and never this.
-                (None, None) => "(its only db.serverless reader)".to_string(),
+                // Not named, and no cluster to find it in.
+                (None, None) if read => {
+                    return Err(vec![format!(
+                        "cluster {c}: no such Aurora cluster in this account and Region \
+                         (DBClusterIdentifier, lowercase)"
+                    )]);
+                }
+                (None, None) => {
+                    return Err(vec![format!(
+                        "cluster {c}: its serverless reader cannot be found without reading the \
+                         cluster (name it with ServerlessInstanceIdentifier in its entry)"
+                    )]);
+                }
             };
             let mut flat = properties.clone();
             flat["ClusterIdentifier"] = Value::String(r.cluster.clone());
@@ -752,5 +786,52 @@ mod tests {
             reason.contains("tickets and orders both watch cluster orders"),
             "{reason}"
         );
+    }
+
+    #[tokio::test]
+    async fn an_answer_too_large_for_cloudformation_fails_and_a_failed_update_keeps_its_id() {
+        // Forty clusters' direct-trigger targets and ARNs: past the 4,096 bytes of a response.
+        let keys: Vec<String> = (0..40).map(|i| format!("cluster{i:02}")).collect();
+        let doc: serde_json::Map<String, Value> = keys
+            .iter()
+            .skip(1)
+            .map(|k| (k.clone(), json!({"ServerlessInstanceIdentifier": "sv"})))
+            .collect();
+        let mut p = region("orders", &Value::Object(doc).to_string());
+        let o = p.as_object_mut().unwrap();
+        o.remove("Key");
+        o.insert(
+            "Clusters".into(),
+            json!(
+                ["orders"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain(keys.into_iter().skip(1))
+                    .collect::<Vec<_>>()
+            ),
+        );
+        o.insert("ZoneName".into(), json!("spillway.internal"));
+        o.insert("DirectTrigger".into(), json!("true"));
+        o.insert(
+            "ScaleUpStateMachineArn".into(),
+            json!("arn:aws:states:us-east-1:123456789012:stateMachine:s-scale-up"),
+        );
+        let (_, r) = handle(&request("Create", p), &Fake(Some(cluster())))
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::Failed);
+        let reason = r.reason.unwrap();
+        assert!(
+            reason.contains("and CloudFormation takes at most 4096"),
+            "{reason}"
+        );
+        // A failed update answers with the physical id it had, whatever it names now.
+        let mut bad = properties();
+        bad["ClusterIdentifier"] = json!("nope");
+        let (_, r) = handle(&update(bad, properties()), &Fake(Some(cluster())))
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::Failed);
+        assert_eq!(r.physical_resource_id, "spillway-check-orders");
     }
 }
