@@ -59,3 +59,35 @@ def test_a_start_for_no_cluster_or_an_unwatched_one_takes_nothing(aws, stack):
             assert (done["status"], done.get("error")) == ("FAILED", error), (kind, payload, done)
             assert "Take the loop" not in stack.states_entered(execution)
     assert stack.weights() == (0, 100)
+
+
+def test_a_fourth_cluster_added_mid_spill_leaves_the_others_running_untouched(aws, stack):
+    # GIVEN three watched clusters, two of them spilling
+    tickets = stack.add_cluster(rds_cluster(aws, "tickets"))
+    search = stack.add_cluster(rds_cluster(aws, "search"))
+    for c in (stack, tickets):
+        stack.set_alarm(c.high, "ALARM")
+    ups = {stack.cluster: stack.start("scale-up"),
+           tickets.name: stack.start("scale-up", cluster=tickets.name)}
+    added = {}
+
+    def tick(_w, _t):
+        # WHEN a fourth cluster is added while they run (its settings document appears, as a
+        # stack update writes it) and its sweep runs
+        if not added and stack.weights()[0] >= 25:
+            added["payments"] = stack.add_cluster(rds_cluster(aws, "payments"))
+            added["sweep"] = stack.start("scale-up", sweep=True, cluster=added["payments"].name)
+        if all(stack.weights(c) == (75, 100) for c in ups):
+            for c in (stack, tickets):
+                stack.set_alarm(c.high, "OK")
+    stack.watch(list(ups.values()), on_tick=tick, timeout=90)
+    assert added, "the fourth cluster was added mid-spill"
+    # THEN the spilling clusters' executions went on to their end, each raising its own pair
+    for c, execution in ups.items():
+        assert stack.status(execution)["status"] == "SUCCEEDED", c
+        assert stack.weights(c) == (75, 100), c
+    # AND the idle cluster and the new one were never moved
+    stack.watch([added["sweep"]])
+    assert stack.status(added["sweep"])["status"] == "SUCCEEDED"
+    assert stack.weights(search.name) == (0, 100)
+    assert stack.weights(added["payments"].name) == (0, 100)
