@@ -52,8 +52,8 @@ def cli(*args):
 def main():
     out, described = stack()
     cw, sfn, r53 = boto3.client("cloudwatch"), boto3.client("stepfunctions"), boto3.client("route53")
-    high, low = f"{STACK}-high-cpu", f"{STACK}-low-cpu"
-    record = out["ReadEndpoint"].rstrip(".") + "."
+    high, low = f"{STACK}-orders-high-cpu", f"{STACK}-orders-low-cpu"
+    record = out["ReadEndpointorders"].rstrip(".") + "."
     zone = next(z["Id"].split("/")[-1] for z in r53.list_hosted_zones()["HostedZones"]
                 if record.endswith(z["Name"]))
 

@@ -96,17 +96,24 @@ setup_sam() {
   fi
   export PATH="$SAM_VENV/bin:$PATH"
   export SAM_CLI_TELEMETRY=0
+  # The template's Fn::ForEach (AWS::LanguageExtensions): SAM CLI expands it only when asked
+  # (samconfig.toml asks for `sam build` and `sam deploy` run by hand).
+  export SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS=1
 }
 
 # The stack as the demo and the end-to-end tests run it: `sam build` (for this machine's
 # architecture: the emulator runs the bootstraps here; on AWS the default is arm64), the
 # prerequisites in the emulator, then `sam deploy` (package, change set, execute).
-# Parameters only the emulator needs: custom endpoint host names (it has no RDS custom
-# endpoints), replica auto scaling off (it has no Application Auto Scaling), LocalEndpointUrl.
+# Parameters only the emulator needs: existing custom endpoint host names instead of creating
+# them (CreateEndpoints=false: it has no RDS custom endpoints), replica auto scaling off (it has no Application Auto Scaling), LocalEndpointUrl.
 # Shorter waits for the tests' clock: the alarm cycle, the cooldown, the direct trigger's
 # window, no scale-down delay after a raise (the end-to-end suite tests the delay), the planned
 # events' polls and drain.
 LOCAL_STACK=spillway-local
+# The local stack's one cluster, orders, on the endpoints the emulator cannot create.
+# (passed in single quotes: sam deploy's --parameter-overrides reads a double quote as the start
+# of a quoted value)
+LOCAL_CLUSTER_SETTINGS='{"orders":{"ProvisionedEndpointHost":"orders-provisioned.cluster-custom.local","ServerlessEndpointHost":"orders-serverless.cluster-custom.local"}}'
 deploy_local_stack() {
   build_local_stack
   install_local_stack
@@ -123,8 +130,7 @@ build_local_stack() {
   # for itself), whose linker wrapper and host/target split would otherwise change every crate's
   # fingerprint and rebuild the tree.
   SAM_BUILD_MODE=debug CARGO_LAMBDA_COMPILER=cargo \
-    sam build --parameter-overrides Architecture=x86_64 ClusterIdentifier=orders \
-    ServerlessInstanceIdentifier=orders-serverless RecordName=reads.orders.spillway.internal
+    sam build --parameter-overrides Architecture=x86_64 Clusters=orders
 }
 
 # The prerequisites and `sam deploy` of what build_local_stack built, into the emulator that
@@ -138,10 +144,8 @@ install_local_stack() {
   log "sam deploy --stack-name $LOCAL_STACK (package, change set, execute)"
   sam deploy --stack-name "$LOCAL_STACK" --s3-bucket "$bucket" --region "$AWS_REGION" \
     --no-confirm-changeset --no-fail-on-empty-changeset --capabilities CAPABILITY_IAM \
-    --parameter-overrides ClusterIdentifier=orders ServerlessInstanceIdentifier=orders-serverless \
-      RecordName=reads.orders.spillway.internal VpcId="$vpc" \
-      ProvisionedEndpointHost=orders-provisioned.cluster-custom.local \
-      ServerlessEndpointHost=orders-serverless.cluster-custom.local \
+    --parameter-overrides Clusters=orders VpcId="$vpc" CreateEndpoints=false \
+      "ClusterSettings='$LOCAL_CLUSTER_SETTINGS'" \
       EnableReplicaAutoScaling=false Architecture=x86_64 \
       AlarmCycleSeconds=10 CooldownSeconds=10 DirectTriggerWindowSeconds=60 \
       ScaleDownDelayAfterScaleUpSeconds=0 \

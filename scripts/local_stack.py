@@ -59,9 +59,10 @@ def settle_alarms(stack):
     AND connections low) could never hold here. The tests then script the CPU alarms, as
     before, and the connections alarms where they test them."""
     cw = boto3.client("cloudwatch")
-    for suffix, state in (("high-connections", "OK"), ("low-connections", "ALARM")):
-        name = f"{stack}-{suffix}"
-        if cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+    # Every watched cluster's (<stack>-<key>-high-connections, -low-connections).
+    alarms = cw.describe_alarms(AlarmNamePrefix=f"{stack}-")["MetricAlarms"]
+    for suffix, state in (("-high-connections", "OK"), ("-low-connections", "ALARM")):
+        for name in (a["AlarmName"] for a in alarms if a["AlarmName"].endswith(suffix)):
             cw.set_alarm_state(AlarmName=name, StateValue=state,
                                StateReason="settled by the harness (the emulator evaluates no alarms)")
 

@@ -910,7 +910,7 @@ def worst_case_substitutions(template, machine):
 def test_repository_definitions_pass_the_strict_check():
     template = cfn_yaml.load(TEMPLATE)
     machines = [(name, m) for name, m in template["Resources"].items()
-                if m["Type"] == "AWS::Serverless::StateMachine"]
+                if not name.startswith("Fn::ForEach::") and m["Type"] == "AWS::Serverless::StateMachine"]
     paths = sorted(glob.glob(os.path.join(ROOT, "state-machines", "*.asl.json")))
     assert paths, "the repository has state machine definitions"
     problems = []

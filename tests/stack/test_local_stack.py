@@ -42,17 +42,17 @@ def test_the_template_deploys_as_written(stack):
                  "AWS::Events::Rule", "AWS::Logs::SubscriptionFilter", "AWS::CloudWatch::Dashboard",
                  "AWS::IAM::Role"):
         assert kind in kinds, f"{kind} deployed"
-    assert stack["outputs"]["ReadEndpoint"] == "reads.orders.spillway.internal"
+    assert stack["outputs"]["ReadEndpointorders"] == "reads.orders.spillway.internal"
 
 
 def test_the_rules_match_the_alarm_events_and_only_them(stack):
     events = boto3.client("events")
     # The rules listen to the composite signals, not to their CPU children.
-    for rule_id, kind in (("ScaleUpStateMachineHighAlarmFires", "high"),
-                          ("ScaleDownStateMachineLowAlarmFires", "low")):
+    for rule_id, kind in (("HighAlarmRuleorders", "high"),
+                          ("LowAlarmRuleorders", "low")):
         name = stack["resources"][rule_id]["PhysicalResourceId"].split("|")[-1].split("/")[-1]
         pattern = events.describe_rule(Name=name)["EventPattern"]
-        alarm = f"{STACK}-{kind}"
+        alarm = f"{STACK}-orders-{kind}"
         fires = events.test_event_pattern(EventPattern=pattern,
                                           Event=json.dumps(alarm_event(kind, alarm)))["Result"]
         ok = events.test_event_pattern(EventPattern=pattern,
@@ -60,10 +60,10 @@ def test_the_rules_match_the_alarm_events_and_only_them(stack):
         other = "low" if kind == "high" else "high"
         wrong = events.test_event_pattern(
             EventPattern=pattern,
-            Event=json.dumps(alarm_event(other, f"{STACK}-{other}")))["Result"]
+            Event=json.dumps(alarm_event(other, f"{STACK}-orders-{other}")))["Result"]
         child = events.test_event_pattern(
             EventPattern=pattern,
-            Event=json.dumps(alarm_event(kind, f"{STACK}-{kind}-cpu")))["Result"]
+            Event=json.dumps(alarm_event(kind, f"{STACK}-orders-{kind}-cpu")))["Result"]
         assert (fires, ok, wrong, child) == (True, False, False, False), (kind, pattern)
         # The machine is started with the cluster it serves, not with the event.
         targets = events.list_targets_by_rule(Rule=name)["Targets"]
@@ -77,9 +77,9 @@ def test_the_clusters_settings_are_where_the_machines_look(stack):
         Name=f"/spillway/{STACK}/clusters/orders")["Parameter"]["Value"]
     settings = json.loads(value)
     assert (settings["cluster"], settings["highAlarm"], settings["lowAlarm"]) == (
-        "orders", f"{STACK}-high", f"{STACK}-low")
+        "orders", f"{STACK}-orders-high", f"{STACK}-orders-low")
     shift = settings["shift"]
-    assert shift["RECORD_NAME"] == stack["outputs"]["ReadEndpoint"]
+    assert shift["RECORD_NAME"] == stack["outputs"]["ReadEndpointorders"]
     assert shift["HOSTED_ZONE_ID"] == stack["resources"]["PrivateZone"]["PhysicalResourceId"]
     assert (shift["CLUSTER_IDENTIFIER"], shift["SERVERLESS_INSTANCE_IDENTIFIER"]) == (
         "orders", "orders-serverless")
@@ -94,22 +94,22 @@ def test_the_cluster_check_derived_the_connections_thresholds_and_the_composites
     cw = boto3.client("cloudwatch")
     alarms = {a["AlarmName"]: a for a in cw.describe_alarms(
         AlarmNamePrefix=f"{STACK}-", AlarmTypes=["MetricAlarm", "CompositeAlarm"])["MetricAlarms"]}
-    assert alarms[f"{STACK}-high-connections"]["Threshold"] == 1800
-    assert alarms[f"{STACK}-low-connections"]["Threshold"] == 800
-    assert "max_connections 2000" in alarms[f"{STACK}-high-connections"]["AlarmDescription"]
+    assert alarms[f"{STACK}-orders-high-connections"]["Threshold"] == 1800
+    assert alarms[f"{STACK}-orders-low-connections"]["Threshold"] == 800
+    assert "max_connections 2000" in alarms[f"{STACK}-orders-high-connections"]["AlarmDescription"]
     composites = {a["AlarmName"]: a for a in cw.describe_alarms(
         AlarmNamePrefix=f"{STACK}-", AlarmTypes=["CompositeAlarm"])["CompositeAlarms"]}
-    assert composites[f"{STACK}-high"]["AlarmRule"] == \
-        f'ALARM("{STACK}-high-cpu") OR ALARM("{STACK}-high-connections")'
-    assert composites[f"{STACK}-low"]["AlarmRule"] == \
-        f'ALARM("{STACK}-low-cpu") AND ALARM("{STACK}-low-connections")'
+    assert composites[f"{STACK}-orders-high"]["AlarmRule"] == \
+        f'ALARM("{STACK}-orders-high-cpu") OR ALARM("{STACK}-orders-high-connections")'
+    assert composites[f"{STACK}-orders-low"]["AlarmRule"] == \
+        f'ALARM("{STACK}-orders-low-cpu") AND ALARM("{STACK}-orders-low-connections")'
 
     def state(name):
         return cw.describe_alarms(AlarmNames=[name], AlarmTypes=["CompositeAlarm"])[
             "CompositeAlarms"][0]["StateValue"]
 
     def set_(name, value):
-        cw.set_alarm_state(AlarmName=f"{STACK}-{name}", StateValue=value, StateReason="test")
+        cw.set_alarm_state(AlarmName=f"{STACK}-orders-{name}", StateValue=value, StateReason="test")
 
     try:
         # A connection storm alone is high; CPU low with connections high is not low.
@@ -117,10 +117,10 @@ def test_the_cluster_check_derived_the_connections_thresholds_and_the_composites
         set_("low-cpu", "ALARM")
         set_("high-connections", "ALARM")
         set_("low-connections", "OK")
-        assert (state(f"{STACK}-high"), state(f"{STACK}-low")) == ("ALARM", "OK")
+        assert (state(f"{STACK}-orders-high"), state(f"{STACK}-orders-low")) == ("ALARM", "OK")
         set_("high-connections", "OK")
         set_("low-connections", "ALARM")
-        assert (state(f"{STACK}-high"), state(f"{STACK}-low")) == ("OK", "ALARM")
+        assert (state(f"{STACK}-orders-high"), state(f"{STACK}-orders-low")) == ("OK", "ALARM")
     finally:
         set_("low-cpu", "OK")
         local_stack.settle_alarms(STACK)
@@ -149,7 +149,7 @@ def test_the_deployed_metrics_function_emits_the_emf_contract(stack):
 def test_the_deployed_state_machines_move_the_weights_up_and_back(stack):
     out = stack["outputs"]
     cw, sfn = boto3.client("cloudwatch"), boto3.client("stepfunctions")
-    record = out["ReadEndpoint"] + "."
+    record = out["ReadEndpointorders"] + "."
     zone = stack["resources"]["PrivateZone"]["PhysicalResourceId"].split("/")[-1]
 
     def weights():
@@ -159,7 +159,7 @@ def test_the_deployed_state_machines_move_the_weights_up_and_back(stack):
         return local_stack.watch(weights, [execution], timeout=timeout, interval=0.5,
                                  on_tick=lambda w, _t: on_change(w))
 
-    high, low = f"{STACK}-high-cpu", f"{STACK}-low-cpu"
+    high, low = f"{STACK}-orders-high-cpu", f"{STACK}-orders-low-cpu"
     assert weights() == (0, 100), "the stack starts with the serverless weight at 0"
     cw.set_alarm_state(AlarmName=high, StateValue="ALARM", StateReason="test")
     up = sfn.start_execution(stateMachineArn=out["ScaleUpStateMachineArn"],
@@ -181,9 +181,9 @@ def test_a_stack_update_that_rewrites_the_records_mid_spill_is_recovered_by_scal
     # GIVEN traffic spilled to the serverless reader by a running scale-up
     out = stack["outputs"]
     cw, sfn, cf = boto3.client("cloudwatch"), boto3.client("stepfunctions"), boto3.client("cloudformation")
-    record = out["ReadEndpoint"] + "."
+    record = out["ReadEndpointorders"] + "."
     zone = stack["resources"]["PrivateZone"]["PhysicalResourceId"].split("/")[-1]
-    high = f"{STACK}-high-cpu"
+    high = f"{STACK}-orders-high-cpu"
 
     def weights():
         return local_stack.weights(zone, record)

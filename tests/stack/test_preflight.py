@@ -45,7 +45,7 @@ def deployed():
     outputs = {o["OutputKey"]: o["OutputValue"] for o in s["Outputs"]}
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in s["Parameters"]}
     r53 = boto3.client("route53")
-    record = outputs["ReadEndpoint"].rstrip(".") + "."
+    record = outputs["ReadEndpointorders"].rstrip(".") + "."
     zone = next(z["Id"].split("/")[-1] for z in r53.list_hosted_zones()["HostedZones"]
                 if record.endswith(z["Name"]))
     return {"outputs": outputs, "parameters": parameters, "zone": zone, "record": record}
@@ -129,7 +129,7 @@ def seed_extra_filters(deployed):
 
 def seed_alarm_edited(deployed):
     cw = boto3.client("cloudwatch")
-    name = f"{STACK}-high-cpu"
+    name = f"{STACK}-orders-high-cpu"
     alarm = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
     keys = ("AlarmName", "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic",
             "Period", "EvaluationPeriods", "DatapointsToAlarm", "Threshold",
@@ -170,7 +170,7 @@ def test_an_execution_running_past_its_bound_is_reported(deployed):
     """The executions' age is judged at a given moment (`--at`, a test seam): a running
     scale-up, judged as of three days later, is past any legal run of the deployed settings."""
     cw, sfn = boto3.client("cloudwatch"), boto3.client("stepfunctions")
-    high = f"{STACK}-high-cpu"
+    high = f"{STACK}-orders-high-cpu"
     before = records(deployed)
     cw.set_alarm_state(AlarmName=high, StateValue="ALARM", StateReason="test")
     arn = sfn.start_execution(stateMachineArn=deployed["outputs"]["ScaleUpStateMachineArn"],

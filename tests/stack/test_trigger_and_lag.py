@@ -39,9 +39,9 @@ def stack():
     resources = {r["LogicalResourceId"]: r for r in
                  cf.list_stack_resources(StackName=STACK)["StackResourceSummaries"]}
     zone = resources["PrivateZone"]["PhysicalResourceId"].split("/")[-1]
-    record = out["ReadEndpoint"] + "."
+    record = out["ReadEndpointorders"] + "."
     cw = boto3.client("cloudwatch")
-    for alarm in (f"{STACK}-high-cpu", f"{STACK}-low-cpu"):
+    for alarm in (f"{STACK}-orders-high-cpu", f"{STACK}-orders-low-cpu"):
         cw.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="held OK by the test")
     # The earlier modules leave the weight spilled (the update test ends at 50): back to rest,
     # once no execution runs, as an operator would (both records in one change batch).
@@ -197,7 +197,7 @@ def test_a_lagging_serverless_reader_gets_no_raise_and_the_log_says_why(stack):
         "MetricName": "AuroraReplicaLag", "Unit": "Milliseconds", "Value": 5000.0,
         "Timestamp": datetime.now(timezone.utc) - timedelta(seconds=5),
         "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": "orders-serverless"}]}])
-    high = f"{STACK}-high-cpu"
+    high = f"{STACK}-orders-high-cpu"
     cw.set_alarm_state(AlarmName=high, StateValue="ALARM", StateReason="test")
     sfn = boto3.client("stepfunctions")
     arn = sfn.start_execution(stateMachineArn=out["ScaleUpStateMachineArn"],
@@ -250,7 +250,7 @@ def test_with_the_trigger_off_the_alarm_path_still_starts_scale_up(stack):
     assert len(direct_executions(stack)) == before
     assert stack["weights"]() == (0, 100)
     # AND the alarm path does
-    high = f"{STACK}-high-cpu"
+    high = f"{STACK}-orders-high-cpu"
     cw.set_alarm_state(AlarmName=high, StateValue="ALARM", StateReason="test")
     arn = sfn.start_execution(stateMachineArn=stack["out"]["ScaleUpStateMachineArn"],
                               input=json.dumps(local_stack.rule_input()))["executionArn"]

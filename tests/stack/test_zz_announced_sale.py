@@ -35,7 +35,7 @@ def weights():
     """The weighted pair: a plan moves no weight (starting weights are refused)."""
     outputs = {o["OutputKey"]: o["OutputValue"] for o in boto3.client(
         "cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]}
-    record = outputs["ReadEndpoint"].rstrip(".") + "."
+    record = outputs["ReadEndpointorders"].rstrip(".") + "."
     zone = next(z["Id"].split("/")[-1] for z in
                 boto3.client("route53").list_hosted_zones()["HostedZones"]
                 if record.endswith(z["Name"]))

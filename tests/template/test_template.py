@@ -16,9 +16,63 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TEMPLATE = os.path.join(ROOT, "template.yaml")
 
 
+# The clusters the template tests expand its loops for.
+KEYS = ["orders", "tickets"]
+
+
+def expand(node, bindings=None, keys=None):
+    """The template with its Fn::ForEach loops expanded for KEYS, as AWS::LanguageExtensions
+    expands them (measured on an account, ministack's language_extensions module): the key is
+    substituted in the fragment's keys, in Fn::Sub strings and through a Ref to the identifier;
+    a Ref or Fn::GetAtt whose name is an Fn::Sub the key completes names that copy. Plain
+    strings keep their placeholders (so does DependsOn)."""
+    bindings = bindings or {}
+
+    def sub(text):
+        for k, v in bindings.items():
+            text = text.replace("${" + k + "}", v)
+        return text
+
+    if isinstance(node, list):
+        return [expand(x, bindings, keys) for x in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) == 1:
+        (k, v), = node.items()
+        if k == "Fn::Sub":
+            if isinstance(v, str):
+                return {"Fn::Sub": sub(v)}
+            return {"Fn::Sub": [sub(v[0]), expand(v[1], bindings, keys)]}
+        if k == "Ref":
+            if isinstance(v, str) and v in bindings:
+                return bindings[v]
+            if isinstance(v, dict) and "Fn::Sub" in v:
+                return {"Ref": sub(v["Fn::Sub"])}
+            return {"Ref": v}
+        if k == "Fn::GetAtt" and isinstance(v, list):
+            return {"Fn::GetAtt": [sub(a["Fn::Sub"]) if isinstance(a, dict) else a for a in v]}
+    out = {}
+    for k, v in node.items():
+        if k.startswith("Fn::ForEach::"):
+            identifier, collection, fragment = v
+            items = (keys or KEYS) if collection == {"Ref": "Clusters"} else collection
+            for item in items:
+                inner = dict(bindings, **{identifier: item})
+                for fk, fv in fragment.items():
+                    out[fk.replace("${" + identifier + "}", item)] = expand(fv, inner, keys)
+            continue
+        out[k] = expand(v, bindings, keys)
+    return out
+
+
 @pytest.fixture(scope="module")
-def template():
+def raw_template():
     return cfn_yaml.load(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def template(raw_template):
+    return expand(json.loads(json.dumps(raw_template)))
 
 
 def resources(template, kind):
@@ -79,16 +133,19 @@ def test_every_function_is_a_workspace_binary_built_with_cargo_lambda(template):
 
 def test_alarms_watch_the_emf_metric_of_the_provisioned_readers(template):
     alarms = resources(template, "AWS::CloudWatch::Alarm")
-    assert set(alarms) == {"HighCpuAlarm", "LowCpuAlarm", "HighConnectionsAlarm", "LowConnectionsAlarm"}
-    for name in ("HighCpuAlarm", "LowCpuAlarm"):
-        alarm = alarms[name]
-        p = alarm["Properties"]
-        assert p["MetricName"] == "CPUUtilization"
-        assert p["Namespace"] == {"Ref": "MetricsNamespace"}
-        assert p["Dimensions"] == [
-            {"Name": "DBClusterIdentifier", "Value": {"Ref": "ClusterIdentifier"}},
-            {"Name": "Role", "Value": "provisioned-reader"},
-        ], name
+    assert set(alarms) == {f"{a}{k}" for k in KEYS for a in (
+        "HighCpuAlarm", "LowCpuAlarm", "HighConnectionsAlarm", "LowConnectionsAlarm")}
+    for k in KEYS:
+        for name in (f"HighCpuAlarm{k}", f"LowCpuAlarm{k}"):
+            p = alarms[name]["Properties"]
+            assert p["MetricName"] == "CPUUtilization"
+            assert p["Namespace"] == {"Ref": "MetricsNamespace"}
+            # The cluster its own check resolved, not a stack parameter.
+            assert p["Dimensions"] == [
+                {"Name": "DBClusterIdentifier",
+                 "Value": {"Fn::GetAtt": [f"ClusterCheck{k}", "ClusterIdentifier"]}},
+                {"Name": "Role", "Value": "provisioned-reader"},
+            ], name
     params = template["Parameters"]
     assert params["HighCpuThreshold"]["MinValue"] > params["LowCpuThreshold"]["MaxValue"], \
         "the low threshold is always below the high one"
@@ -96,24 +153,27 @@ def test_alarms_watch_the_emf_metric_of_the_provisioned_readers(template):
 
 
 def test_replica_auto_scaling_tracks_the_same_metric(template):
-    target = template["Resources"]["ReplicaScalableTarget"]["Properties"]
-    assert target["ScalableDimension"] == "rds:cluster:ReadReplicaCount"
-    assert target["ServiceNamespace"] == "rds"
-    policy = template["Resources"]["ReplicaScalingPolicy"]["Properties"]
-    spec = policy["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]
-    alarm = template["Resources"]["HighCpuAlarm"]["Properties"]
-    assert (spec["MetricName"], spec["Namespace"], spec["Dimensions"]) == \
-        (alarm["MetricName"], alarm["Namespace"], alarm["Dimensions"])
-    assert spec["Statistic"] == "Average" and spec["Unit"] == "Percent"
-    assert template["Resources"]["ReplicaScalableTarget"]["Condition"] == "AutoScaling"
-    assert template["Resources"]["ReplicaScalingPolicy"]["Condition"] == "ScaleReplicasOnCpu"
-    # Or the predefined connections metric, with the target the check derived.
-    other = template["Resources"]["ReplicaConnectionsScalingPolicy"]
-    assert other["Condition"] == "ScaleReplicasOnConnections"
-    spec = other["Properties"]["TargetTrackingScalingPolicyConfiguration"]
-    assert spec["PredefinedMetricSpecification"]["PredefinedMetricType"] == \
-        "RDSReaderAverageDatabaseConnections"
-    assert spec["TargetValue"] == {"Fn::GetAtt": ["ClusterCheck", "TargetConnections"]}
+    r = template["Resources"]
+    for k in KEYS:
+        target = r[f"ReplicaScalableTarget{k}"]["Properties"]
+        assert target["ScalableDimension"] == "rds:cluster:ReadReplicaCount"
+        assert target["ServiceNamespace"] == "rds"
+        policy = r[f"ReplicaScalingPolicy{k}"]["Properties"]
+        assert policy["ScalingTargetId"] == {"Ref": f"ReplicaScalableTarget{k}"}
+        spec = policy["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]
+        alarm = r[f"HighCpuAlarm{k}"]["Properties"]
+        assert (spec["MetricName"], spec["Namespace"], spec["Dimensions"]) == \
+            (alarm["MetricName"], alarm["Namespace"], alarm["Dimensions"])
+        assert spec["Statistic"] == "Average" and spec["Unit"] == "Percent"
+        assert r[f"ReplicaScalableTarget{k}"]["Condition"] == "AutoScaling"
+        assert r[f"ReplicaScalingPolicy{k}"]["Condition"] == "ScaleReplicasOnCpu"
+        # Or the predefined connections metric, with the target the check derived.
+        other = r[f"ReplicaConnectionsScalingPolicy{k}"]
+        assert other["Condition"] == "ScaleReplicasOnConnections"
+        spec = other["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+        assert spec["PredefinedMetricSpecification"]["PredefinedMetricType"] == \
+            "RDSReaderAverageDatabaseConnections"
+        assert spec["TargetValue"] == {"Fn::GetAtt": [f"ClusterCheck{k}", "TargetConnections"]}
     conditions = template["Conditions"]
     assert conditions["ScaleReplicasOnCpu"]["Fn::And"][0] == {"Condition": "AutoScaling"}
     assert conditions["ScaleReplicasOnConnections"]["Fn::And"][0] == {"Condition": "AutoScaling"}
@@ -121,69 +181,74 @@ def test_replica_auto_scaling_tracks_the_same_metric(template):
 
 def test_the_signals_are_composite_alarms_by_auroras_rules(template):
     r = template["Resources"]
-    # Connections: the busiest reader (AWS/RDS, Maximum over the cluster's readers) against
-    # the thresholds the deploy-time check derived.
-    for name, attribute, operator, missing in (
-        ("HighConnectionsAlarm", "HighConnections", "GreaterThanOrEqualToThreshold", "missing"),
-        ("LowConnectionsAlarm", "LowConnections", "LessThanThreshold", "breaching"),
-    ):
-        p = r[name]["Properties"]
-        assert r[name]["Condition"] == "ConnectionsOn", name
-        assert (p["Namespace"], p["MetricName"], p["Statistic"], p["Period"]) == \
-            ("AWS/RDS", "DatabaseConnections", "Maximum", 60), name
-        assert p["Dimensions"] == [
-            {"Name": "DBClusterIdentifier", "Value": {"Ref": "ClusterIdentifier"}},
-            {"Name": "Role", "Value": "READER"}], name
-        assert p["Threshold"] == {"Fn::GetAtt": ["ClusterCheck", attribute]}, name
-        assert (p["ComparisonOperator"], p["TreatMissingData"]) == (operator, missing), name
-    # The composites: CPU OR connections up, CPU AND connections down; CPU alone when off.
-    # The same text spillway::region::signals::alarm_rules writes.
-    rules = {
-        "HighAlarm": ('ALARM("${HighCpuAlarm}") OR ALARM("${HighConnectionsAlarm}")',
-                      'ALARM("${HighCpuAlarm}")'),
-        "LowAlarm": ('ALARM("${LowCpuAlarm}") AND ALARM("${LowConnectionsAlarm}")',
-                     'ALARM("${LowCpuAlarm}")'),
-    }
-    for name, (on, off) in rules.items():
-        assert r[name]["Type"] == "AWS::CloudWatch::CompositeAlarm"
-        assert r[name]["Properties"]["AlarmRule"] == \
-            {"Fn::If": ["ConnectionsOn", {"Fn::Sub": on}, {"Fn::Sub": off}]}, name
-    # The machines and EventBridge read the composites only.
-    for machine, alarm, event in (("ScaleUpStateMachine", "HighAlarm", "HighAlarmFires"),
-                                  ("ScaleDownStateMachine", "LowAlarm", "LowAlarmFires")):
-        p = r[machine]["Properties"]
-        document = r["ClusterSettings"]["Properties"]["Value"]["Fn::Sub"][0]
-        assert '"highAlarm": "${HighAlarm}"' in document and '"lowAlarm": "${LowAlarm}"' in document
-        pattern = p["Events"][event]["Properties"]["Pattern"]
-        assert pattern["resources"] == [{"Fn::GetAtt": [alarm, "Arn"]}], machine
-    # The check runs before any alarm that uses its numbers, and the low threshold range is
-    # always below the high one.
+    for k in KEYS:
+        check = f"ClusterCheck{k}"
+        # Connections: the busiest reader (AWS/RDS, Maximum over the cluster's readers) against
+        # the thresholds the deploy-time check derived.
+        for name, attribute, operator, missing in (
+            (f"HighConnectionsAlarm{k}", "HighConnections", "GreaterThanOrEqualToThreshold", "missing"),
+            (f"LowConnectionsAlarm{k}", "LowConnections", "LessThanThreshold", "breaching"),
+        ):
+            p = r[name]["Properties"]
+            assert r[name]["Condition"] == "ConnectionsOn", name
+            assert (p["Namespace"], p["MetricName"], p["Statistic"], p["Period"]) == \
+                ("AWS/RDS", "DatabaseConnections", "Maximum", 60), name
+            assert p["Dimensions"] == [
+                {"Name": "DBClusterIdentifier", "Value": {"Fn::GetAtt": [check, "ClusterIdentifier"]}},
+                {"Name": "Role", "Value": "READER"}], name
+            assert p["Threshold"] == {"Fn::GetAtt": [check, attribute]}, name
+            assert (p["ComparisonOperator"], p["TreatMissingData"]) == (operator, missing), name
+        # The composites: CPU OR connections up, CPU AND connections down; CPU alone when off.
+        # The same text spillway::region::signals::alarm_rules writes.
+        for name, op, cpu, conn in ((f"HighAlarm{k}", "OR", f"HighCpuAlarm{k}", f"HighConnectionsAlarm{k}"),
+                                    (f"LowAlarm{k}", "AND", f"LowCpuAlarm{k}", f"LowConnectionsAlarm{k}")):
+            assert r[name]["Type"] == "AWS::CloudWatch::CompositeAlarm"
+            on, off = r[name]["Properties"]["AlarmRule"]["Fn::If"][1:]
+            assert r[name]["Properties"]["AlarmRule"]["Fn::If"][0] == "ConnectionsOn"
+            assert on["Fn::Sub"] == [f'ALARM("${{Cpu}}") {op} ALARM("${{Connections}}")',
+                                     {"Cpu": {"Ref": cpu}, "Connections": {"Ref": conn}}], name
+            assert off["Fn::Sub"] == ['ALARM("${Cpu}")', {"Cpu": {"Ref": cpu}}], name
+        # The machines and EventBridge read the composites only.
+        document = r[f"Settings{k}"]["Properties"]["Value"]["Fn::Sub"]
+        assert '"highAlarm": "${High}"' in document[0] and '"lowAlarm": "${Low}"' in document[0]
+        assert (document[1]["High"], document[1]["Low"]) == (
+            {"Ref": f"HighAlarm{k}"}, {"Ref": f"LowAlarm{k}"})
+        for rule, alarm in ((f"HighAlarmRule{k}", f"HighAlarm{k}"), (f"LowAlarmRule{k}", f"LowAlarm{k}")):
+            pattern = r[rule]["Properties"]["EventPattern"]
+            assert pattern["resources"] == [{"Fn::GetAtt": [alarm, "Arn"]}], rule
+        assert r[check]["Properties"]["ServiceToken"] == \
+            {"Fn::GetAtt": ["ClusterCheckFunction", "Arn"]}
+    # The low threshold range is always below the high one.
     params = template["Parameters"]
     assert params["HighConnectionsPercent"]["MinValue"] > params["LowConnectionsPercent"]["MaxValue"]
     assert params["HighConnectionsPercent"]["MaxValue"] == 100
     assert params["LowConnectionsPercent"]["MinValue"] >= 0
-    assert r["ClusterCheck"]["Properties"]["ServiceToken"] == \
-        {"Fn::GetAtt": ["ClusterCheckFunction", "Arn"]}
 
 
 def test_provisioned_endpoint_excludes_the_serverless_reader_so_new_replicas_join(template):
-    prov = template["Resources"]["ProvisionedReadersEndpoint"]["Properties"]
-    assert prov["ExcludedMembers"] == [{"Ref": "ServerlessInstanceIdentifier"}]
-    assert "StaticMembers" not in prov
-    sv = template["Resources"]["ServerlessReaderEndpoint"]["Properties"]
-    assert sv["StaticMembers"] == [{"Ref": "ServerlessInstanceIdentifier"}]
+    for k in KEYS:
+        serverless = {"Fn::GetAtt": [f"ClusterCheck{k}", "ServerlessInstanceIdentifier"]}
+        prov = template["Resources"][f"ProvisionedReadersEndpoint{k}"]
+        assert prov["Condition"] == "CreateEndpoints"
+        assert prov["Properties"]["ExcludedMembers"] == [serverless]
+        assert "StaticMembers" not in prov["Properties"]
+        sv = template["Resources"][f"ServerlessReaderEndpoint{k}"]["Properties"]
+        assert sv["StaticMembers"] == [serverless]
 
 
 def test_weighted_records_start_safe(template):
-    prov = template["Resources"]["ProvisionedRecord"]["Properties"]
-    sv = template["Resources"]["ServerlessRecord"]["Properties"]
-    assert sv["Weight"] == 0
-    assert prov["Weight"] == {"Ref": "ProvisionedWeight"}
+    for k in KEYS:
+        prov = template["Resources"][f"ProvisionedRecord{k}"]["Properties"]
+        sv = template["Resources"][f"ServerlessRecord{k}"]["Properties"]
+        assert sv["Weight"] == 0
+        assert prov["Weight"] == {"Fn::GetAtt": [f"ClusterCheck{k}", "ProvisionedWeight"]}
+        assert prov["Name"] == sv["Name"] and prov["Type"] == sv["Type"] == "CNAME"
+        assert prov["Name"]["Fn::Sub"][0] == f"reads.{k}.${{Name}}"
+        shift = settings_document(template, {}, k)["shift"]
+        assert shift["PROVISIONED_SET_IDENTIFIER"] == prov["SetIdentifier"]
+        assert shift["SERVERLESS_SET_IDENTIFIER"] == sv["SetIdentifier"]
+    # Never 0, whatever a cluster's entry says: the check refuses what the parameter refuses.
     assert template["Parameters"]["ProvisionedWeight"]["MinValue"] >= 1, "never 0"
-    assert prov["Name"] == sv["Name"] and prov["Type"] == sv["Type"] == "CNAME"
-    shift = settings_document(template, {})["shift"]
-    assert shift["PROVISIONED_SET_IDENTIFIER"] == prov["SetIdentifier"]
-    assert shift["SERVERLESS_SET_IDENTIFIER"] == sv["SetIdentifier"]
 
 
 def walk(node):
@@ -204,8 +269,9 @@ def test_iam_has_no_wildcard_actions_and_route53_changes_are_limited_to_the_reco
             actions += a if isinstance(a, list) else [a]
             if "route53:ChangeResourceRecordSets" in (a if isinstance(a, list) else [a]):
                 cond = node["Condition"]["ForAllValues:StringEquals"]
-                assert cond["route53:ChangeResourceRecordSetsNormalizedRecordNames"] == [
-                    {"Ref": "RecordName"}]
+                # Every watched cluster's read record, as the Region's check lists them.
+                assert cond["route53:ChangeResourceRecordSetsNormalizedRecordNames"] == {
+                    "Fn::Split": [",", {"Fn::GetAtt": ["RegionCheck", "RecordNames"]}]}
                 assert cond["route53:ChangeResourceRecordSetsActions"] == ["DELETE", "CREATE"]
     assert actions, "policies found"
     assert all("*" not in a for a in actions), [a for a in actions if "*" in a]
@@ -228,25 +294,27 @@ def test_alarms_are_m_out_of_n_with_missing_data_treated_as_missing(template):
         "HighCpuAlarm": ("HighAlarmDatapoints", 2, "HighAlarmEvaluationPeriods", 3),
         "LowCpuAlarm": ("LowAlarmDatapoints", 15, "LowAlarmEvaluationPeriods", 18),
     }
-    for name, (m, m_default, n, n_default) in expected.items():
-        p = template["Resources"][name]["Properties"]
-        assert p["DatapointsToAlarm"] == {"Ref": m}, name
-        assert p["EvaluationPeriods"] == {"Ref": n}, name
-        assert (params[m]["Default"], params[n]["Default"]) == (m_default, n_default), name
-        assert params[m]["Default"] < params[n]["Default"], f"{name}: M out of N, M < N"
-        assert p["TreatMissingData"] == "missing", f"{name}: a late bucket is neither good nor bad"
-        assert p["Period"] == {"Ref": "AlarmPeriodSeconds"}
+    for k in KEYS:
+        for name, (m, m_default, n, n_default) in expected.items():
+            p = template["Resources"][name + k]["Properties"]
+            assert p["DatapointsToAlarm"] == {"Ref": m}, name
+            assert p["EvaluationPeriods"] == {"Ref": n}, name
+            assert (params[m]["Default"], params[n]["Default"]) == (m_default, n_default), name
+            assert params[m]["Default"] < params[n]["Default"], f"{name}: M out of N, M < N"
+            assert p["TreatMissingData"] == "missing", f"{name}: a late bucket is neither good nor bad"
+            assert p["Period"] == {"Ref": "AlarmPeriodSeconds"}
     assert params["AlarmPeriodSeconds"]["Default"] == 10
 
 
 # Limits of the names that derive from the stack name (CloudFormation resource schemas).
 NAME_LIMITS = {
     ("AWS::Serverless::StateMachine", "Name"): (80, r"^[A-Za-z0-9_-]+$"),
+    ("AWS::CloudWatch::CompositeAlarm", "AlarmName"): (255, r"^[^\x00-\x1f]+$"),
     ("AWS::RDS::DBClusterEndpoint", "DBClusterEndpointIdentifier"): (63, r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"),
     ("AWS::CloudWatch::Alarm", "AlarmName"): (255, r"^[^\x00-\x1f]+$"),
     ("AWS::CloudWatch::Dashboard", "DashboardName"): (255, r"^[A-Za-z0-9_-]+$"),
 }
-STACK_NAME_LIMIT = 60  # README, "Deploying to AWS"
+STACK_NAME_LIMIT = 43  # README, "Deploying to AWS": with a 16-character cluster key
 
 
 def derived_names(template, stack_name):
@@ -255,6 +323,7 @@ def derived_names(template, stack_name):
             value = r.get("Properties", {}).get(key)
             if r["Type"] == kind and value is not None:
                 text = value["Fn::Sub"] if isinstance(value, dict) else value
+                text = text[0] if isinstance(text, list) else text
                 yield rid, key, text.replace("${AWS::StackName}", stack_name), limit
 
 
@@ -264,16 +333,20 @@ def over_limit(template, stack_name):
             if len(name) > length or not re.match(pattern, name)]
 
 
-def test_every_derived_name_fits_its_limit_for_the_longest_allowed_stack_name(template):
+def test_every_derived_name_fits_its_limit_for_the_longest_allowed_stack_name(raw_template):
+    # The longest key the Region's check allows (spillway::region::settings::MAX_KEY).
+    template = expand(json.loads(json.dumps(raw_template)), keys=["k" * 16])
     assert list(derived_names(template, "s")), "names found"
     longest = "a" + "-b" * ((STACK_NAME_LIMIT - 1) // 2) + "c" * ((STACK_NAME_LIMIT - 1) % 2)
     assert len(longest) == STACK_NAME_LIMIT
     assert over_limit(template, longest) == [], "within the limits"
     # The documented limit is exact: one more character breaks a name.
-    assert over_limit(template, longest + "d"), "a 61-character stack name breaks a limit"
+    assert over_limit(template, longest + "d"), "a 44-character stack name breaks a limit"
     functions = resources(template, "AWS::Serverless::Function")
     assert all("FunctionName" not in f["Properties"] for f in functions.values()), \
         "function names are generated (always within 64 characters)"
+    with open(os.path.join(ROOT, "functions", "spillway", "src", "region", "settings.rs")) as f:
+        assert "pub const MAX_KEY: usize = 16;" in f.read()
 
 
 def test_the_hosted_zone_id_is_the_bare_id(template):
@@ -284,45 +357,45 @@ def test_the_hosted_zone_id_is_the_bare_id(template):
         assert not re.fullmatch(pattern, bad), f"{bad!r} would make an IAM ARN that matches nothing"
 
 
-def test_the_default_zone_is_per_cluster_so_a_second_stack_in_the_vpc_does_not_conflict(template):
+def test_one_zone_holds_every_clusters_record(template):
     name = template["Resources"]["PrivateZone"]["Properties"]["Name"]
-    assert name == {"Fn::If": ["DefaultZoneName",
-                               {"Fn::Sub": "${ClusterIdentifier}.spillway.internal"},
-                               {"Ref": "ZoneName"}]}, name
-    settings = template["Resources"]["ClusterSettings"]["Properties"]["Value"]["Fn::Sub"]
-    assert '"ZONE_NAME": "${Name}"' in settings[0]
-    assert settings[1]["Name"] == name, "the function checks RECORD_NAME against the same zone"
+    assert name == {"Fn::If": ["DefaultZoneName", "spillway.internal", {"Ref": "ZoneName"}]}, name
+    for k in KEYS:
+        settings = template["Resources"][f"Settings{k}"]["Properties"]["Value"]["Fn::Sub"]
+        assert '"ZONE_NAME": "${Name}"' in settings[0]
+        assert '"RECORD_NAME": "reads.' + k + '.${Name}"' in settings[0]
+        assert settings[1]["Name"] == name, "the function checks RECORD_NAME against the same zone"
+        record = template["Resources"][f"ProvisionedRecord{k}"]["Properties"]["Name"]["Fn::Sub"]
+        assert record == [f"reads.{k}.${{Name}}", {"Name": name}]
     assert template["Parameters"]["ZoneName"]["Default"] == ""
 
 
 def test_replica_counts_mean_provisioned_readers(template):
-    # rds:cluster:ReadReplicaCount counts the Serverless v2 reader too: one is added.
+    # rds:cluster:ReadReplicaCount counts the Serverless v2 reader too: one is added (the
+    # cluster's check adds it to its own counts, the mapping to the stack-wide event minimum).
     table = template["Mappings"]["ReaderCount"]
     params = template["Parameters"]
     for p in ("MinReplicas", "MaxReplicas", "EventMinReplicas"):
         for n in range(params[p]["MinValue"], params[p]["MaxValue"] + 1):
             assert table[str(n)]["WithServerless"] == n + 1, (p, n)
     assert params["MaxReplicas"]["MaxValue"] + 1 == 15, "Aurora's 15 readers, the serverless one included"
-    target = template["Resources"]["ReplicaScalableTarget"]["Properties"]
-    assert target["MinCapacity"] == {"Fn::FindInMap": ["ReaderCount", {"Ref": "MinReplicas"}, "WithServerless"]}
-    assert target["MaxCapacity"] == {"Fn::FindInMap": ["ReaderCount", {"Ref": "MaxReplicas"}, "WithServerless"]}
-    for action in target["ScheduledActions"]:
-        spec = action["Fn::If"][1]["ScalableTargetAction"]
-        assert all("Fn::FindInMap" in v for v in spec.values()), spec
+    for k in KEYS:
+        target = template["Resources"][f"ReplicaScalableTarget{k}"]["Properties"]
+        assert target["MinCapacity"] == {"Fn::GetAtt": [f"ClusterCheck{k}", "MinCapacity"]}
+        assert target["MaxCapacity"] == {"Fn::GetAtt": [f"ClusterCheck{k}", "MaxCapacity"]}
+        start, end = (a["Fn::If"][1]["ScalableTargetAction"] for a in target["ScheduledActions"])
+        assert start["MinCapacity"] == {
+            "Fn::FindInMap": ["ReaderCount", {"Ref": "EventMinReplicas"}, "WithServerless"]}
+        assert end["MinCapacity"] == target["MinCapacity"]
+    with open(os.path.join(ROOT, "functions", "cluster-check", "src", "handler.rs")) as f:
+        assert re.search(r'\("MinCapacity", "MinReplicas"\),\s*\("MaxCapacity", "MaxReplicas"\)', f.read())
 
 
 def test_both_machines_elect_an_owner_and_are_swept(template):
+    r = template["Resources"]
     for rid in ("ScaleUpStateMachine", "ScaleDownStateMachine"):
-        sm = template["Resources"][rid]["Properties"]
-        sweep = sm["Events"]["Sweep"]
-        assert sweep["Type"] == "Schedule"
-        # Every start names the cluster whose settings the execution loads.
-        assert json.loads(sweep["Properties"]["Input"]["Fn::Sub"]) == {
-            "cluster": "${ClusterIdentifier}", "sweep": True}
-        alarm = next(e for e in sm["Events"].values() if e["Type"] == "EventBridgeRule")
-        assert json.loads(alarm["Properties"]["Input"]["Fn::Sub"]) == {
-            "cluster": "${ClusterIdentifier}"}
-        assert sweep["Properties"]["Schedule"] == {"Fn::Sub": "rate(${SweepMinutes} minutes)"}
+        sm = r[rid]["Properties"]
+        assert "Events" not in sm, "each cluster's rules start it"
         statements = [n for n in walk(sm["Policies"]) if "Action" in n]
         actions = {a for n in statements for a in n["Action"]}
         assert "states:ListExecutions" not in actions, "no election on an eventually consistent listing"
@@ -330,6 +403,26 @@ def test_both_machines_elect_an_owner_and_are_swept(template):
                 "states:DescribeExecution"} <= actions, actions
         own = next(n for n in statements if n["Action"] == ["states:DescribeExecution"])
         assert own["Resource"]["Fn::Sub"].endswith(":execution:" + sm["Name"]["Fn::Sub"] + ":*")
+    for k in KEYS:
+        cluster = {"C": {"Fn::GetAtt": [f"ClusterCheck{k}", "ClusterIdentifier"]}}
+        # Every start names the cluster whose settings the execution loads.
+        sweep = r[f"SweepRule{k}"]["Properties"]
+        assert sweep["ScheduleExpression"] == {"Fn::Sub": "rate(${SweepMinutes} minutes)"}
+        assert [(t["Arn"], t["Input"]["Fn::Sub"]) for t in sweep["Targets"]] == [
+            ({"Ref": "ScaleUpStateMachine"}, ['{"cluster": "${C}", "sweep": true}', cluster]),
+            ({"Ref": "ScaleDownStateMachine"}, ['{"cluster": "${C}", "sweep": true}', cluster])]
+        for rule, machine in ((f"HighAlarmRule{k}", "ScaleUpStateMachine"),
+                              (f"LowAlarmRule{k}", "ScaleDownStateMachine")):
+            (target,) = r[rule]["Properties"]["Targets"]
+            assert target["Arn"] == {"Ref": machine}
+            assert target["Input"]["Fn::Sub"] == ['{"cluster": "${C}"}', cluster]
+            assert target["RoleArn"] == {"Fn::GetAtt": ["LoopStarterRole", "Arn"]}
+    starter = r["LoopStarterRole"]["Properties"]
+    assert starter["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "events.amazonaws.com"}
+    assert starter["Policies"][0]["PolicyDocument"]["Statement"] == [{
+        "Effect": "Allow", "Action": ["states:StartExecution"],
+        "Resource": [{"Ref": "ScaleUpStateMachine"}, {"Ref": "ScaleDownStateMachine"}]}]
     assert template["Parameters"]["SweepMinutes"]["MinValue"] >= 2, "rate(1 minutes) is invalid"
 
 
@@ -386,26 +479,29 @@ def test_the_records_are_deleted_before_anything_that_brings_the_weight_back(tem
     # A delete while the serverless weight is above 0 fails on the records (Route 53 refuses a
     # DELETE whose weight does not match); everything that can bring the weight to 0 must
     # still exist then, so nothing it depends on may be deleted before the records.
-    needed = set()
+    shared = {"LockTable", "LoopStarterRole", "ScaleUpStateMachine", "ScaleDownStateMachine"}
     # The functions of the weight path (the planned-event function moves no weight, the
-    # cluster check runs only at deploy time).
+    # checks run only at deploy time).
     for rid, fn in resources(template, "AWS::Serverless::Function").items():
         if rid in ("PlannedEventFunction", "ClusterCheckFunction"):
             continue
-        needed |= {rid} | {rid + event for event in fn["Properties"].get("Events", {})}
-    needed |= set(resources(template, "AWS::CloudWatch::Alarm"))
-    needed |= set(resources(template, "AWS::CloudWatch::CompositeAlarm"))
-    needed |= {"LockTable"}
-    for rid in ("ScaleUpStateMachine", "ScaleDownStateMachine"):
-        needed.add(rid)
-        needed |= {rid + event for event in template["Resources"][rid]["Properties"]["Events"]}
-    for rid in ("ProvisionedRecord", "ServerlessRecord"):
-        depends = dependencies(template, rid)
-        assert needed <= depends, f"{rid} is deleted after {needed - depends}"
-    # Never in parallel: were the provisioned record deleted and the serverless one refused,
-    # the name would send every read to the serverless reader.
-    assert "ProvisionedRecord" in template["Resources"]["ServerlessRecord"]["DependsOn"], \
-        "the serverless record is deleted first"
+        shared |= {rid} | {rid + event for event in fn["Properties"].get("Events", {})}
+    for k in KEYS:
+        # The cluster's own: its alarms, its composites, its rules and sweep.
+        own = {rid for rid, r in template["Resources"].items() if rid.endswith(k) and r["Type"] in (
+            "AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm", "AWS::Events::Rule")}
+        assert len(own) == 9, own
+        for rid in (f"ProvisionedRecord{k}", f"ServerlessRecord{k}"):
+            depends = dependencies(template, rid)
+            assert shared | own <= depends, f"{rid} is deleted after {(shared | own) - depends}"
+        # Never in parallel: were the provisioned record deleted and the serverless one refused,
+        # the name would send every read to the serverless reader.
+        assert f"ProvisionedRecord{k}" in referenced(
+            template["Resources"][f"ServerlessRecord{k}"]["Properties"]), "the serverless record is deleted first"
+    # Seeded: without the comment that names them, the cluster's rules could go first.
+    seeded = json.loads(json.dumps(template))
+    del seeded["Resources"]["ProvisionedRecordorders"]["Properties"]["Comment"]
+    assert "SweepRuleorders" not in dependencies(seeded, "ProvisionedRecordorders")
 
 
 def planned_statements(template):
@@ -445,10 +541,9 @@ def test_the_planned_event_function_deletes_and_creates_only_tagged_instances(te
     # The untagged grant exists only for Application Auto Scaling's permission probes.
     broad = [(s, c) for s, c in granting("rds:DeleteDBInstance") if c is not None]
     assert [c for _, c in broad] == ["AutoScaling"]
-    # Failover and cluster changes: this stack's cluster only (a failover also names its
-    # target instance, which RDS authorises as a db resource).
-    cluster = {"Fn::Sub": "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:"
-                          "cluster:${ClusterIdentifier}"}
+    # Failover and cluster changes: the stack's watched clusters only (a failover also names
+    # its target instance, which RDS authorises as a db resource).
+    cluster = {"Fn::Split": [",", {"Fn::GetAtt": ["RegionCheck", "ClusterArns"]}]}
     instance = {"Fn::Sub": "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:*"}
     assert all(s["Resource"] == cluster for s, _ in granting("rds:ModifyDBCluster"))
     assert sorted(json.dumps(s["Resource"]) for s, _ in granting("rds:FailoverDBCluster")) == \
@@ -485,27 +580,36 @@ def test_prepare_and_recover_read_only_the_weight_loops_they_wait_for_and_the_se
 
 
 def test_nothing_of_the_cluster_is_created_before_its_configuration_is_checked(template):
-    # The ClusterCheck custom resource fails a bad configuration with every problem named; the
-    # cluster's alarms, records, endpoints, zone and auto scaling wait for it (DependsOn or a
-    # reference, transitively), so CloudFormation creates none of them first. Stack-wide
-    # resources (the functions, the lock table, the planned-event machines and role) may come
-    # first.
+    # The Region's check fails a bad configuration with every problem of every entry named,
+    # then each cluster's check its own; a cluster's alarms, settings, records, endpoints,
+    # rules and auto scaling wait for its check (a reference, transitively), so CloudFormation
+    # creates none of them first. Stack-wide resources may come first.
     stack_wide = {"MetricsFunction", "WeightStepFunction", "PlannedEventFunction",
-                  "ClusterCheckFunction", "ClusterCheck", "LockTable",
-                  "PlannedEventSchedulerRole", "PrepareStateMachine", "RecoverStateMachine"}
-    unchecked = [rid for rid in template["Resources"]
-                 if rid not in stack_wide and "ClusterCheck" not in dependencies(template, rid)]
-    assert unchecked == [], f"created before the check: {unchecked}"
-    # Seeded: without its DependsOn the high CPU alarm would be created beside the check.
+                  "ClusterCheckFunction", "RegionCheck", "LockTable", "PrivateZone",
+                  "LoopStarterRole", "ScaleUpStateMachine", "ScaleDownStateMachine",
+                  "MonitorNewReadersStateMachine", "PlannedEventSchedulerRole",
+                  "PrepareStateMachine", "RecoverStateMachine"}
+    for rid in template["Resources"]:
+        if rid in stack_wide:
+            continue
+        key = next(k for k in KEYS if rid.endswith(k))
+        if rid == f"ClusterCheck{key}":
+            assert "RegionCheck" in dependencies(template, rid), rid
+            continue
+        assert f"ClusterCheck{key}" in dependencies(template, rid), f"{rid} before its check"
+    # The functions that name every cluster read the Region's check.
+    for rid in ("MetricsFunction", "WeightStepFunction", "PlannedEventFunction"):
+        assert "RegionCheck" in dependencies(template, rid), rid
+    # Seeded: a cluster resource that names its cluster by a parameter would not wait.
     seeded = json.loads(json.dumps(template))
-    del seeded["Resources"]["HighCpuAlarm"]["DependsOn"]
-    assert "ClusterCheck" not in dependencies(seeded, "HighCpuAlarm")
+    seeded["Resources"]["HighCpuAlarmorders"]["Properties"] = {"Threshold": {"Ref": "HighCpuThreshold"}}
+    assert "ClusterCheckorders" not in dependencies(seeded, "HighCpuAlarmorders")
 
 
-def settings_document(template, values):
-    """The ClusterSettings parameter's value as CloudFormation renders it (`values`: what each
+def settings_document(template, values, key="orders"):
+    """A cluster's settings parameter's value as CloudFormation renders it (`values`: what each
     ${...} stands for; parameters by their defaults), parsed."""
-    text, names = template["Resources"]["ClusterSettings"]["Properties"]["Value"]["Fn::Sub"]
+    text, names = template["Resources"][f"Settings{key}"]["Properties"]["Value"]["Fn::Sub"]
     params = template["Parameters"]
 
     def value(name):
@@ -513,6 +617,10 @@ def settings_document(template, values):
             return values[name]
         if name in params:
             return str(params[name].get("Default", f"<{name}>"))
+        # The check answers a setting as the stack's default unless the entry overrides it.
+        got = names.get(name, {}).get("Fn::GetAtt") if isinstance(names.get(name), dict) else None
+        if got and got[1] in params:
+            return str(params[got[1]].get("Default", f"<{name}>"))
         return f"<{name}>"  # a resource's name, or a value of the Sub's own map
     return json.loads(re.sub(r"\$\{([\w:]+)\}", lambda m: value(m.group(1)), text))
 
@@ -553,17 +661,21 @@ def test_the_settings_document_has_what_the_loops_read(template):
     with open(os.path.join(ROOT, "functions", "planned-event", "src", "handler.rs")) as f:
         handler_rs = f.read().split("#[cfg(test)]\nmod tests")[0]
     document = settings_document(template, {
-        "HighAlarm": "s-high", "LowAlarm": "s-low", "ClusterIdentifier": "orders",
-        "ServerlessInstanceIdentifier": "orders-serverless", "RecordName": "reads.orders.spillway.internal",
-        "Zone": "Z1", "Name": "orders.spillway.internal", "Endpoint": "s-ro"})
+        "High": "s-orders-high", "Low": "s-orders-low", "C": "orders-prod",
+        "S": "orders-serverless", "Zone": "Z1", "Name": "spillway.internal",
+        "Endpoint": "s-orders-ro"})
     assert settings_problems(document, definitions, config_rs, handler_rs) == []
-    assert (document["highAlarm"], document["lowAlarm"]) == ("s-high", "s-low")
+    assert (document["highAlarm"], document["lowAlarm"]) == ("s-orders-high", "s-orders-low")
+    assert document["shift"]["RECORD_NAME"] == "reads.orders.spillway.internal"
+    assert document["cluster"] == document["shift"]["CLUSTER_IDENTIFIER"] == "orders-prod"
     assert document["shift"]["DRY_RUN"] == "false"
     assert isinstance(document["shift"]["WEIGHT_STEP"], int)
     # The SSM parameter is where the machines look, and they may read only there.
     r = template["Resources"]
-    assert r["ClusterSettings"]["Properties"]["Name"] == {
-        "Fn::Sub": "/spillway/${AWS::StackName}/clusters/${ClusterIdentifier}"}
+    for k in KEYS:
+        assert r[f"Settings{k}"]["Properties"]["Name"] == {"Fn::Sub": [
+            "/spillway/${AWS::StackName}/clusters/${C}",
+            {"C": {"Fn::GetAtt": [f"ClusterCheck{k}", "ClusterIdentifier"]}}]}
     for rid in ("ScaleUpStateMachine", "ScaleDownStateMachine"):
         p = r[rid]["Properties"]
         assert p["DefinitionSubstitutions"]["SettingsPrefix"] == {

@@ -31,6 +31,9 @@ pub struct CheckArgs {
 #[derive(serde::Serialize)]
 struct Report<'a> {
     stack: &'a str,
+    /// The cluster's key in a Region stack (absent: a one-cluster stack).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<&'a str>,
     findings: &'a [Finding],
     /// Reads that failed (their rules fail with "could not read").
     read_errors: &'a [String],
@@ -43,27 +46,35 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64)
     });
-    let (snapshot, errors) =
-        match spillway_aws::preflight::snapshot(&config, &args.stack, now).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("spillway check: {e}");
-                return ExitCode::from(2);
-            }
-        };
-    let findings = preflight::check(&snapshot);
-    let report = Report {
-        stack: &args.stack,
-        findings: &findings,
-        read_errors: &errors,
+    // Every watched cluster, one report each (a one-cluster stack: one, keyed "").
+    let keys = match spillway_aws::preflight::cluster_keys(&config, &args.stack).await {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("spillway check: {e}");
+            return ExitCode::from(2);
+        }
     };
-    let worst = findings
-        .iter()
-        .map(|f| f.verdict)
-        .max()
-        .unwrap_or(Verdict::Pass);
-    if let Err(code) = crate::simulate::write(args.json, &report, |out| print(out, &report)) {
-        return code;
+    let mut worst = Verdict::Pass;
+    for key in &keys {
+        let (snapshot, errors) =
+            match spillway_aws::preflight::snapshot(&config, &args.stack, key, now).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("spillway check: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+        let findings = preflight::check(&snapshot);
+        let report = Report {
+            stack: &args.stack,
+            cluster: (!key.is_empty()).then_some(key.as_str()),
+            findings: &findings,
+            read_errors: &errors,
+        };
+        worst = findings.iter().map(|f| f.verdict).fold(worst, Ord::max);
+        if let Err(code) = crate::simulate::write(args.json, &report, |out| print(out, &report)) {
+            return code;
+        }
     }
     match worst {
         Verdict::Fail => ExitCode::from(1),
@@ -73,7 +84,10 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
 }
 
 fn print(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
-    writeln!(out, "spillway check {}", r.stack)?;
+    match r.cluster {
+        Some(key) => writeln!(out, "spillway check {} (cluster {key})", r.stack)?,
+        None => writeln!(out, "spillway check {}", r.stack)?,
+    }
     for f in r.findings {
         let mark = match f.verdict {
             Verdict::Pass => "pass",

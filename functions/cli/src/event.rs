@@ -151,19 +151,40 @@ async fn stack(name: &str) -> Result<(aws_config::SdkConfig, Stack), Failed> {
     Ok((config, stack))
 }
 
-/// The plan must be for the stack's cluster.
-fn same_cluster(plan: &EventPlan, stack: &Stack) -> Result<(), Failed> {
-    match stack.parameters.get("ClusterIdentifier") {
-        Some(c) if *c == plan.cluster => Ok(()),
-        Some(c) => Err(refused(format!(
-            "the plan is for cluster {}, stack {} serves {c}",
-            plan.cluster, stack.name
-        ))),
-        None => Err(usage(format!(
+/// The stack's view of the plan's cluster (its key and its parameters: its own over the
+/// stack's, `spillway::region::settings::per_cluster`), or why the stack does not serve it.
+fn cluster_view(
+    plan: &EventPlan,
+    stack: &Stack,
+) -> Result<(String, spillway::region::settings::Parameters), Failed> {
+    let views = spillway::region::settings::per_cluster(&stack.parameters)
+        .map_err(|p| usage(format!("stack {}: {}", stack.name, p.join("; "))))?;
+    let served: Vec<String> = views
+        .iter()
+        .filter_map(|(_, v)| v.get("ClusterIdentifier").cloned())
+        .collect();
+    if served.is_empty() {
+        return Err(usage(format!(
             "stack {} has no ClusterIdentifier parameter",
             stack.name
-        ))),
+        )));
     }
+    views
+        .into_iter()
+        .find(|(_, v)| v.get("ClusterIdentifier") == Some(&plan.cluster))
+        .ok_or_else(|| {
+            refused(format!(
+                "the plan is for cluster {}, stack {} serves {}",
+                plan.cluster,
+                stack.name,
+                served.join(", ")
+            ))
+        })
+}
+
+/// The plan must be for one of the stack's clusters.
+fn same_cluster(plan: &EventPlan, stack: &Stack) -> Result<(), Failed> {
+    cluster_view(plan, stack).map(|_| ())
 }
 
 async fn dispatch(args: &EventArgs) -> Result<(), Failed> {
@@ -403,13 +424,30 @@ async fn scheduled_plans(
     Ok(plans)
 }
 
+/// The cluster's only Aurora Serverless v2 reader (`spillway::region::check`).
+async fn only_serverless_reader(
+    config: &aws_config::SdkConfig,
+    cluster: &str,
+) -> Result<String, Failed> {
+    use spillway::metrics::topology::TopologySource;
+    let rds = spillway_aws::rds::Rds::new(aws_sdk_rds::Client::new(config));
+    let snapshot = rds
+        .describe(&[cluster.to_string()])
+        .await
+        .map_err(|e| usage(format!("cluster {cluster}: {}", e.message)))?;
+    let observed = spillway::region::check::ObservedCluster::from_snapshot(&snapshot, cluster)
+        .ok_or_else(|| usage(format!("no cluster {cluster}")))?;
+    spillway::region::check::only_serverless_reader(cluster, &observed).map_err(usage)
+}
+
 /// Plays Prepare then Recover on a model of the stack's cluster as it is now.
 async fn dry_run(
     config: &aws_config::SdkConfig,
     stack: &Stack,
     p: &EventPlan,
 ) -> Result<((Played, Played), Limits), Failed> {
-    let param = |k: &str| stack.parameters.get(k).cloned().unwrap_or_default();
+    let (key, view) = cluster_view(p, stack)?;
+    let param = |k: &str| view.get(k).cloned().unwrap_or_default();
     let number = |k: &str, default: u32| param(k).parse().unwrap_or(default);
     let defaults = Limits::default();
     let limits = Limits {
@@ -423,10 +461,20 @@ async fn dry_run(
         autoscaling: aws_sdk_applicationautoscaling::Client::new(config),
         cloudwatch: aws_sdk_cloudwatch::Client::new(config),
         scope: spillway_aws::planned::Scope {
-            serverless_instance: param("ServerlessInstanceIdentifier"),
-            endpoint: param("ProvisionedEndpointHost")
-                .is_empty()
-                .then(|| format!("{}-ro", stack.name)),
+            serverless_instance: match param("ServerlessInstanceIdentifier") {
+                // Not named: the cluster's only db.serverless reader, as its check found it.
+                s if s.is_empty() => only_serverless_reader(config, &p.cluster).await?,
+                s => s,
+            },
+            // The custom endpoint Spillway created: <stack>-ro for a one-cluster stack,
+            // <stack>-<key>-ro for a cluster of a Region stack (none with existing ones).
+            endpoint: if key.is_empty() {
+                param("ProvisionedEndpointHost")
+                    .is_empty()
+                    .then(|| format!("{}-ro", stack.name))
+            } else {
+                (param("CreateEndpoints") != "false").then(|| format!("{}-{key}-ro", stack.name))
+            },
             autoscaling: param("EnableReplicaAutoScaling") == "true",
         },
     };

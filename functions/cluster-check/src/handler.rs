@@ -438,10 +438,39 @@ async fn decide(
             "ServerlessInstanceIdentifier".into(),
             config.serverless_instance.clone(),
         );
+        // A stack that creates no endpoints points each cluster's records at the ones its
+        // entry names.
+        let creates = properties.get("CreateEndpoints").and_then(Value::as_str) != Some("false");
+        match (&r.endpoints, creates) {
+            (Some((p, s)), _) => {
+                data.insert("ProvisionedEndpointHost".into(), p.clone());
+                data.insert("ServerlessEndpointHost".into(), s.clone());
+            }
+            (None, true) => {
+                data.insert("ProvisionedEndpointHost".into(), String::new());
+                data.insert("ServerlessEndpointHost".into(), String::new());
+            }
+            (None, false) => {
+                return Err(vec![format!(
+                    "{}: CreateEndpoints is false, so its entry names ProvisionedEndpointHost \
+                     and ServerlessEndpointHost (existing custom endpoints)",
+                    r.key
+                )]);
+            }
+        }
         for (name, value) in &r.values {
             if *name != "MaxConnections" {
                 data.insert((*name).to_string(), value.clone());
             }
+        }
+        // What Application Auto Scaling counts: every reader, the serverless one included
+        // (CloudFormation has no arithmetic; the one-cluster template's ReaderCount mapping).
+        for (counted, name) in [
+            ("MinCapacity", "MinReplicas"),
+            ("MaxCapacity", "MaxReplicas"),
+        ] {
+            let n: f64 = r.values[name].parse().unwrap_or(0.0);
+            data.insert(counted.into(), (n as u32 + 1).to_string());
         }
     }
     Ok(data)
@@ -675,6 +704,14 @@ mod tests {
             ("60", "10")
         );
         assert_eq!(r.data["LowCpuThreshold"], "30", "the stack's default");
+        assert_eq!(
+            (
+                r.data["MinCapacity"].as_str(),
+                r.data["MaxCapacity"].as_str()
+            ),
+            ("2", "15"),
+            "the serverless reader counted"
+        );
         assert_eq!(r.data["HighConnections"], "1547");
         // The same cluster under a second key, an override out of range: refused, named.
         let bad =

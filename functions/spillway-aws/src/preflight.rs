@@ -74,9 +74,23 @@ pub async fn describe_stack(config: &SdkConfig, name: &str) -> Result<StackFacts
 }
 
 /// The snapshot of `stack` at `now` (Unix seconds), and the reads that failed.
+/// The keys of a stack's watched clusters (`""` alone: a one-cluster stack), as
+/// [`snapshot`] takes them.
+pub async fn cluster_keys(config: &SdkConfig, stack: &str) -> Result<Vec<String>, PreflightError> {
+    let facts = describe_stack(config, stack)
+        .await
+        .map_err(PreflightError)?;
+    let views = spillway::region::settings::per_cluster(&facts.parameters)
+        .map_err(|p| PreflightError(p.join("; ")))?;
+    Ok(views.into_iter().map(|(k, _)| k).collect())
+}
+
+/// The snapshot of one watched cluster of `stack` (`key`: its key in `Clusters`, `""` for a
+/// one-cluster stack).
 pub async fn snapshot(
     config: &SdkConfig,
     stack: &str,
+    key: &str,
     now: i64,
 ) -> Result<(Snapshot, Vec<String>), PreflightError> {
     let cfn = aws_sdk_cloudformation::Client::new(config);
@@ -87,6 +101,19 @@ pub async fn snapshot(
     } = describe_stack(config, stack)
         .await
         .map_err(PreflightError)?;
+    // The cluster's view of the stack's parameters (its own over the stack's).
+    let mut parameters = spillway::region::settings::per_cluster(&parameters)
+        .map_err(|p| PreflightError(p.join("; ")))?
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, view)| view)
+        .ok_or_else(|| PreflightError(format!("stack {stack} watches no cluster keyed {key:?}")))?;
+    let prefix = if key.is_empty() {
+        stack.to_string()
+    } else {
+        format!("{stack}-{key}")
+    };
+    parameters.insert(spillway::preflight::NAME_PREFIX.into(), prefix.clone());
     let mut errors = Vec::new();
     let mut s = Snapshot {
         stack: stack.to_owned(),
@@ -98,6 +125,16 @@ pub async fn snapshot(
     if let Some(cluster) = &cluster {
         match cluster_facts(config, cluster).await {
             Ok((instances, interval, range)) => {
+                // An entry that names no serverless instance: its check found the cluster's
+                // only db.serverless reader, and so does this.
+                if !parameters.contains_key("ServerlessInstanceIdentifier") {
+                    let mut serverless = instances
+                        .iter()
+                        .filter(|i| i.class == "db.serverless" && !i.writer);
+                    if let (Some(one), None) = (serverless.next(), serverless.next()) {
+                        parameters.insert("ServerlessInstanceIdentifier".into(), one.id.clone());
+                    }
+                }
                 s.instances = Some(instances);
                 s.cluster_monitoring_interval = interval;
                 s.serverless_range = range;
@@ -127,7 +164,7 @@ pub async fn snapshot(
         Ok(f) => s.subscription_filters = Some(f),
         Err(e) => errors.push(e),
     }
-    match alarms(config, stack).await {
+    match alarms(config, &prefix).await {
         Ok(a) => s.alarms = Some(a),
         Err(e) => errors.push(e),
     }
@@ -287,12 +324,12 @@ async fn filters(config: &SdkConfig) -> Result<Vec<Filter>, String> {
         .collect())
 }
 
-async fn alarms(config: &SdkConfig, stack: &str) -> Result<Vec<Alarm>, String> {
+async fn alarms(config: &SdkConfig, prefix: &str) -> Result<Vec<Alarm>, String> {
     let cw = aws_sdk_cloudwatch::Client::new(config);
     let out = cw
         .describe_alarms()
-        .alarm_names(format!("{stack}-high-cpu"))
-        .alarm_names(format!("{stack}-low-cpu"))
+        .alarm_names(format!("{prefix}-high-cpu"))
+        .alarm_names(format!("{prefix}-low-cpu"))
         .send()
         .await
         .map_err(|e| describe("DescribeAlarms", &e))?;

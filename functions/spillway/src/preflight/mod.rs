@@ -112,6 +112,9 @@ pub struct Snapshot {
 /// CloudWatch Logs: at most two subscription filters per log group.
 pub const MAX_SUBSCRIPTION_FILTERS: usize = 2;
 
+/// The pseudo-parameter of a cluster's view that carries its resources' name prefix.
+pub const NAME_PREFIX: &str = "Spillway::NamePrefix";
+
 fn finding(rule: &'static str, verdict: Verdict, detail: String, fix: &str) -> Finding {
     Finding {
         rule,
@@ -135,6 +138,12 @@ fn unread(rule: &'static str, what: &str) -> Finding {
 }
 
 impl Snapshot {
+    /// What the cluster's resource names start with: `<stack>-<key>` for a cluster of a Region
+    /// stack (`NAME_PREFIX`, set by the adapter), `<stack>` for a one-cluster stack.
+    pub fn name_prefix(&self) -> &str {
+        self.parameter(NAME_PREFIX).unwrap_or(&self.stack)
+    }
+
     fn parameter(&self, name: &str) -> Option<&str> {
         self.parameters.get(name).map(String::as_str)
     }
@@ -412,7 +421,7 @@ fn expected_alarms(s: &Snapshot) -> Option<Vec<Alarm>> {
     let namespace = s.parameter("MetricsNamespace").unwrap_or("Spillway");
     let int = |name: &str| s.number(name).map(|v| v as i32);
     let alarm = |suffix: &str, threshold: &str, periods: &str, points: &str, cmp: &str| Alarm {
-        name: format!("{}-{suffix}", s.stack),
+        name: format!("{}-{suffix}", s.name_prefix()),
         namespace: Some(namespace.to_owned()),
         metric: Some("CPUUtilization".to_owned()),
         statistic: Some("Average".to_owned()),

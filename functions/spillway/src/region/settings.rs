@@ -76,6 +76,10 @@ pub struct Resolved {
     /// The Aurora Serverless v2 reader, if the entry names one (`None`: the cluster's only
     /// `db.serverless` reader, found by the check).
     pub serverless_instance: Option<String>,
+    /// Existing custom endpoints the records point at, provisioned readers' and serverless
+    /// reader's (`ProvisionedEndpointHost`, `ServerlessEndpointHost`; both or neither), for a
+    /// stack that creates none (`CreateEndpoints=false`).
+    pub endpoints: Option<(String, String)>,
     /// Every [`OVERRIDABLE`] setting's value: the entry's, else the stack's default.
     pub values: BTreeMap<&'static str, String>,
 }
@@ -141,6 +145,62 @@ fn cluster_of(key: &str, doc: &serde_json::Map<String, Value>) -> String {
         .and_then(|e| e.get("ClusterIdentifier"))
         .and_then(text)
         .unwrap_or_else(|| key.to_string())
+}
+
+/// A stack's parameters by name, values as CloudFormation resolved them.
+pub type Parameters = BTreeMap<String, String>;
+
+/// A deployed stack's parameters as each of its clusters sees them: the stack's, with the
+/// cluster's own over them in the one-cluster names the operator tools read
+/// (`ClusterIdentifier`, `ServerlessInstanceIdentifier` when the entry names it, `RecordName`,
+/// `ProvisionedEndpointHost` / `ServerlessEndpointHost` when it names them, and every
+/// overridden setting), by key. A stack without `Clusters` (a one-cluster template) is one
+/// cluster, keyed `""`, with its parameters as they are.
+pub fn per_cluster(parameters: &Parameters) -> Result<Vec<(String, Parameters)>, Vec<String>> {
+    let Some(list) = parameters.get("Clusters") else {
+        return Ok(vec![(String::new(), parameters.clone())]);
+    };
+    let keys: Vec<String> = list
+        .split(',')
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect();
+    let document = parameters.get("ClusterSettings").map_or("", String::as_str);
+    let zone = parameters
+        .get("ZoneName")
+        .filter(|z| !z.is_empty())
+        .map_or("spillway.internal", String::as_str)
+        .trim_end_matches('.')
+        .to_string();
+    let mut out = vec![];
+    let mut problems = vec![];
+    for key in &keys {
+        match resolve(key, &keys, document, parameters) {
+            Ok(r) => {
+                let mut view = parameters.clone();
+                view.insert("ClusterIdentifier".into(), r.cluster.clone());
+                view.insert("RecordName".into(), format!("reads.{key}.{zone}"));
+                view.insert("ZoneName".into(), zone.clone());
+                if let Some(s) = &r.serverless_instance {
+                    view.insert("ServerlessInstanceIdentifier".into(), s.clone());
+                }
+                if let Some((p, s)) = &r.endpoints {
+                    view.insert("ProvisionedEndpointHost".into(), p.clone());
+                    view.insert("ServerlessEndpointHost".into(), s.clone());
+                }
+                for (name, value) in r.values {
+                    view.insert(name.to_string(), value);
+                }
+                out.push((key.clone(), view));
+            }
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 fn parse(document: &str) -> Result<serde_json::Map<String, Value>, String> {
@@ -230,11 +290,14 @@ fn entry(
     for name in fields.keys() {
         let known = name == "ClusterIdentifier"
             || name == "ServerlessInstanceIdentifier"
+            || name == "ProvisionedEndpointHost"
+            || name == "ServerlessEndpointHost"
             || OVERRIDABLE.iter().any(|s| s.name == name);
         if !known {
             problems.push(format!(
                 "{key}: {name} is not a setting a cluster may override (ClusterIdentifier, \
-                 ServerlessInstanceIdentifier, {})",
+                 ServerlessInstanceIdentifier, ProvisionedEndpointHost, ServerlessEndpointHost, \
+                 {})",
                 OVERRIDABLE.map(|s| s.name).join(", ")
             ));
         }
@@ -255,6 +318,19 @@ fn entry(
         problems.push(format!("{key}: ClusterIdentifier {cluster:?}: {rule}"));
     }
     let serverless_instance = field("ServerlessInstanceIdentifier", &mut problems);
+    let endpoints = match (
+        field("ProvisionedEndpointHost", &mut problems),
+        field("ServerlessEndpointHost", &mut problems),
+    ) {
+        (Some(p), Some(s)) => Some((p, s)),
+        (None, None) => None,
+        _ => {
+            problems.push(format!(
+                "{key}: ProvisionedEndpointHost and ServerlessEndpointHost go together"
+            ));
+            None
+        }
+    };
     let mut values = BTreeMap::new();
     for s in OVERRIDABLE {
         let own = field(s.name, &mut problems);
@@ -269,11 +345,24 @@ fn entry(
         }
         values.insert(s.name, value);
     }
+    let whole = |name: &str| {
+        values
+            .get(name)
+            .and_then(|v: &String| v.parse::<f64>().ok())
+    };
+    if let (Some(min), Some(max)) = (whole("MinReplicas"), whole("MaxReplicas"))
+        && min > max
+    {
+        problems.push(format!(
+            "{key}: MinReplicas ({min}) is above MaxReplicas ({max})"
+        ));
+    }
     if problems.is_empty() {
         Ok(Resolved {
             key: key.to_string(),
             cluster,
             serverless_instance,
+            endpoints,
             values,
         })
     } else {
@@ -386,6 +475,46 @@ mod tests {
         assert_eq!(
             p,
             ["ClusterSettings has an entry for search, which Clusters does not list (orders)"]
+        );
+    }
+
+    #[test]
+    fn fewer_replicas_at_most_than_at_least_is_refused() {
+        let mut d = defaults();
+        d.insert("MinReplicas".into(), "1".into());
+        d.insert("MaxReplicas".into(), "14".into());
+        let doc = r#"{"orders": {"MinReplicas": 6, "MaxReplicas": 4}}"#;
+        let p = resolve("orders", &keys("orders"), doc, &d).unwrap_err();
+        assert_eq!(p, ["orders: MinReplicas (6) is above MaxReplicas (4)"]);
+    }
+
+    #[test]
+    fn a_deployed_stack_reads_as_one_view_per_cluster() {
+        let mut p = defaults();
+        p.insert("Clusters".into(), "orders,tickets".into());
+        p.insert(
+            "ClusterSettings".into(),
+            r#"{"tickets": {"ClusterIdentifier": "tickets-eu-1", "HighCpuThreshold": 60}}"#.into(),
+        );
+        p.insert("ZoneName".into(), String::new());
+        let views = per_cluster(&p).unwrap();
+        assert_eq!(views.len(), 2);
+        let (key, t) = &views[1];
+        assert_eq!(key, "tickets");
+        assert_eq!(t["ClusterIdentifier"], "tickets-eu-1");
+        assert_eq!(t["RecordName"], "reads.tickets.spillway.internal");
+        assert_eq!(t["HighCpuThreshold"], "60");
+        assert!(
+            !t.contains_key("ServerlessInstanceIdentifier"),
+            "found by its check"
+        );
+        assert_eq!(views[0].1["HighCpuThreshold"], "70");
+        // A one-cluster stack is its own view.
+        let mut old = defaults();
+        old.insert("ClusterIdentifier".into(), "orders".into());
+        assert_eq!(
+            per_cluster(&old).unwrap(),
+            vec![(String::new(), old.clone())]
         );
     }
 

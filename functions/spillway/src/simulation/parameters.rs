@@ -21,7 +21,11 @@ pub enum ParameterError {
 
 /// The template's parameters that change nothing the simulator models (names, endpoints,
 /// schedules, logging): accepted and ignored, so a deployed stack's whole list can be passed.
-pub const NOT_SIMULATED: [&str; 22] = [
+pub const NOT_SIMULATED: [&str; 25] = [
+    // Which clusters and their own settings: a run is one cluster with the stack's values.
+    "Clusters",
+    "ClusterSettings",
+    "CreateEndpoints",
     "ClusterIdentifier",
     "ServerlessInstanceIdentifier",
     "MonitoringRoleArn",
