@@ -4,10 +4,14 @@ stack with one setting wrong at a time.
 
 - A percentage outside its range: CloudFormation refuses the parameters (MinValue / MaxValue),
   before the stack exists. The ranges of the high and low thresholds do not overlap, so they
-  cannot be out of order either.
-- An unknown cluster, or a serverless instance that is not the cluster's: the ClusterCheck
-  custom resource fails with every problem named; every alarm depends on it, so none is
-  created and the stack rolls back.
+  cannot be out of order either; a cluster's own override out of its range (which
+  CloudFormation cannot see inside ClusterSettings) is refused by the Region's check.
+- The same key twice in Clusters: the loop would make the cluster's resources twice, which
+  the transform refuses before the stack exists.
+- The same cluster under two keys: the Region's check (RegionCheck) fails naming both, before
+  any cluster's resources.
+- An unknown cluster: its ClusterCheck fails with every problem named; everything of the
+  cluster depends on it, so none of it is created and the stack rolls back.
 """
 import os
 import time
@@ -56,34 +60,73 @@ def test_a_percentage_outside_its_range_is_refused_before_the_stack_exists(deplo
             cf.describe_stacks(StackName=f"{STACK}-bad-range")
 
 
-def test_an_unknown_cluster_fails_the_check_and_no_alarm_is_created(deployed):
-    url, params = deployed
+def settle(name):
     cf = boto3.client("cloudformation")
-    name = f"{STACK}-bad-cluster"
-    create(url, params, name, ClusterIdentifier="nope", ServerlessInstanceIdentifier="nope-sv",
-           RecordName="reads.nope.spillway.internal")
     deadline = time.monotonic() + 180
     while True:
         status = cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
         if not status.endswith("IN_PROGRESS"):
-            break
+            return status
         assert time.monotonic() < deadline, f"still {status}"
         time.sleep(1)
+
+
+def failed_first(name, logical_id, says, never):
+    """The stack rolled back, `logical_id` failed saying `says`, and nothing of `never`
+    (logical ids) was created."""
+    cf = boto3.client("cloudformation")
+    status = settle(name)
+    assert status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"), status
+    events = cf.describe_stack_events(StackName=name)["StackEvents"]
+    failed = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"
+              and e["LogicalResourceId"] == logical_id]
+    assert failed, [(e["LogicalResourceId"], e["ResourceStatus"]) for e in events]
+    reason = failed[0]["ResourceStatusReason"]
+    assert says in reason, reason
+    created = {e["LogicalResourceId"] for e in events
+               if e["ResourceStatus"] in ("CREATE_IN_PROGRESS", "CREATE_COMPLETE")}
+    for rid in never:
+        assert rid not in created, f"{rid} was created before the check failed"
+    alarms = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{name}-")
+    assert alarms["MetricAlarms"] == [], "no alarm of the failed stack is left"
+
+
+def test_an_unknown_cluster_fails_its_check_and_none_of_its_resources_is_created(deployed):
+    url, params = deployed
+    name = f"{STACK}-bad-cluster"
+    create(url, params, name, Clusters="nope", ClusterSettings="")
     try:
-        assert status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"), status
-        events = cf.describe_stack_events(StackName=name)["StackEvents"]
-        failed = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"
-                  and e["LogicalResourceId"] == "ClusterCheck"]
-        assert failed, [(e["LogicalResourceId"], e["ResourceStatus"]) for e in events]
-        reason = failed[0]["ResourceStatusReason"]
-        assert "Spillway: cluster nope: no such Aurora cluster" in reason, reason
-        created = {e["LogicalResourceId"] for e in events
-                   if e["ResourceStatus"] in ("CREATE_IN_PROGRESS", "CREATE_COMPLETE")}
-        for never in ("HighCpuAlarm", "LowCpuAlarm", "HighConnectionsAlarm",
-                      "LowConnectionsAlarm", "HighAlarm", "LowAlarm",
-                      "ProvisionedRecord", "ServerlessRecord"):
-            assert never not in created, f"{never} was created before the check failed"
-        alarms = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{name}-")
-        assert alarms["MetricAlarms"] == [], "no alarm of the failed stack is left"
+        failed_first(name, "ClusterChecknope", "Spillway: cluster nope: no such Aurora cluster", [
+            f"{r}nope" for r in ("HighCpuAlarm", "LowCpuAlarm", "HighConnectionsAlarm",
+                                 "LowConnectionsAlarm", "HighAlarm", "LowAlarm", "Settings",
+                                 "ProvisionedRecord", "ServerlessRecord", "HighAlarmRule")])
     finally:
-        cf.delete_stack(StackName=name)
+        boto3.client("cloudformation").delete_stack(StackName=name)
+
+
+def test_the_same_cluster_twice_or_an_override_out_of_range_fails_the_region_check(deployed):
+    url, params = deployed
+    for suffix, settings, says in (
+        ("twice", '{"ordersb": {"ClusterIdentifier": "orders"}}',
+         "orders and ordersb both watch cluster orders: one key per cluster"),
+        ("range", '{"ordersb": {"ClusterIdentifier": "orders-b", "HighCpuThreshold": 40}}',
+         "ordersb: HighCpuThreshold = \"40\": a number from 50 to 95"),
+    ):
+        name = f"{STACK}-bad-{suffix}"
+        create(url, params, name, Clusters="orders,ordersb", ClusterSettings=settings)
+        try:
+            failed_first(name, "RegionCheck", says, ["ClusterCheckorders", "ClusterCheckordersb",
+                                                     "HighCpuAlarmorders", "ProvisionedRecordorders"])
+        finally:
+            boto3.client("cloudformation").delete_stack(StackName=name)
+
+
+def test_a_key_listed_twice_is_refused_before_the_stack_exists(deployed):
+    url, params = deployed
+    name = f"{STACK}-bad-key"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        create(url, params, name, Clusters="orders,orders")
+    # The transform's refusal: the loop would declare the cluster's resources twice.
+    assert "ClusterCheckorders" in str(e.value), e.value
+    with pytest.raises(botocore.exceptions.ClientError):
+        boto3.client("cloudformation").describe_stacks(StackName=name)

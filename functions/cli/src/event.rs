@@ -284,12 +284,17 @@ async fn dispatch(args: &EventArgs) -> Result<(), Failed> {
         EventCommand::List { stack: s, json } => {
             let (config, stack) = stack(&s.stack).await?;
             let schedules = Schedules::new(&config);
-            let cluster = stack
-                .parameters
-                .get("ClusterIdentifier")
-                .cloned()
-                .unwrap_or_default();
-            let found = ours(&schedules, &stack, &cluster).await?;
+            // Every watched cluster's schedules.
+            let views = spillway::region::settings::per_cluster(&stack.parameters)
+                .map_err(|p| usage(format!("stack {}: {}", stack.name, p.join("; "))))?;
+            let mut found = vec![];
+            let mut clusters = vec![];
+            for (_, view) in &views {
+                let cluster = view.get("ClusterIdentifier").cloned().unwrap_or_default();
+                found.extend(ours(&schedules, &stack, &cluster).await?);
+                clusters.push(cluster);
+            }
+            let cluster = clusters.join(", ");
             if *json {
                 writeln!(
                     out,

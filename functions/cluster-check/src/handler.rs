@@ -91,7 +91,7 @@ pub async fn handle(
         Ok(Default::default())
     } else {
         if summary_mode(common.properties) {
-            summary(common.properties, common.stack_id, rds).await
+            summary(common.properties, common.stack_id)
         } else {
             decide(common.properties, common.old_properties, rds).await
         }
@@ -163,13 +163,8 @@ fn summary_mode(properties: &Value) -> bool {
 /// and what the stack-wide resources need of them all, each a comma-separated list in the
 /// order of `Clusters` (IAM takes it through `Fn::Split`): `ClusterIdentifiers`, `ClusterArns`,
 /// `RecordNames` (`reads.<key>.<ZoneName>`), `DirectTriggerTargets` (the metrics function's
-/// JSON, empty with `DirectTrigger` off), and the first cluster's `FirstClusterIdentifier` /
-/// `FirstServerlessInstanceIdentifier` (planned events serve it alone, for now).
-async fn summary(
-    properties: &Value,
-    stack_id: &str,
-    rds: &impl TopologySource,
-) -> Result<HashMap<String, String>, Vec<String>> {
+/// JSON, empty with `DirectTrigger` off). Pure: each cluster's own check reads RDS.
+fn summary(properties: &Value, stack_id: &str) -> Result<HashMap<String, String>, Vec<String>> {
     let keys = keys(properties)?;
     let mut problems: Vec<String> = vec![];
     let mut all = vec![];
@@ -218,23 +213,6 @@ async fn summary(
     } else {
         String::new()
     };
-    let first = &all[0];
-    let first_serverless = match &first.serverless_instance {
-        Some(s) => s.clone(),
-        None => {
-            let c = &first.cluster;
-            let snapshot = rds
-                .describe(std::slice::from_ref(c))
-                .await
-                .map_err(|e| vec![format!("cluster {c}: {}", e.message)])?;
-            let observed = ObservedCluster::from_snapshot(&snapshot, c).ok_or_else(|| {
-                vec![format!(
-                    "cluster {c}: no such Aurora cluster in this account and Region (DBClusterIdentifier, lowercase)"
-                )]
-            })?;
-            only_serverless_reader(c, &observed).map_err(|p| vec![p])?
-        }
-    };
     Ok([
         ("ClusterIdentifiers", join(&|r| r.cluster.clone())),
         (
@@ -248,8 +226,6 @@ async fn summary(
         ),
         ("RecordNames", join(&|r| format!("reads.{}.{zone}", r.key))),
         ("DirectTriggerTargets", targets),
-        ("FirstClusterIdentifier", first.cluster.clone()),
-        ("FirstServerlessInstanceIdentifier", first_serverless),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -802,10 +778,6 @@ mod tests {
         let targets: Value = serde_json::from_str(&r.data["DirectTriggerTargets"]).unwrap();
         assert_eq!(targets[1]["cluster"], "tickets-eu-1");
         assert_eq!(targets[1]["highCpuThreshold"], 60.0);
-        assert_eq!(
-            r.data["FirstServerlessInstanceIdentifier"],
-            "orders-serverless"
-        );
         // Every problem of every entry, each once.
         p["ClusterSettings"] =
             json!(r#"{"tickets": {"ClusterIdentifier": "orders"}, "search": {}}"#);
