@@ -251,15 +251,7 @@ fn defaults(properties: &Value) -> BTreeMap<String, String> {
         .as_object()
         .into_iter()
         .flatten()
-        .filter_map(|(k, v)| {
-            let t = match v {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                _ => return None,
-            };
-            Some((k.clone(), t))
-        })
+        .filter_map(|(k, v)| Some((k.clone(), settings::text(v)?)))
         .collect()
 }
 

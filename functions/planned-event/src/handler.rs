@@ -82,14 +82,7 @@ pub struct Request {
 
 /// The scope of a request's own cluster settings, which must be the plan's cluster's.
 fn request_scope(settings: &serde_json::Value, cluster: &str) -> Result<Scope, HandlerError> {
-    let text = |k: &str| -> Option<String> {
-        match settings.get(k)? {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Bool(b) => Some(b.to_string()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
-    };
+    let text = |k: &str| spillway::region::settings::text(settings.get(k)?);
     let bad = |what: String| HandlerError::InvalidInput(format!("settings: {what}"));
     match text("CLUSTER_IDENTIFIER") {
         Some(c) if c == cluster => {}

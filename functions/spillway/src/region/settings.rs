@@ -261,7 +261,9 @@ fn identifier_problem(id: &str) -> Option<&'static str> {
     )
 }
 
-fn text(v: &Value) -> Option<String> {
+/// A JSON scalar as CloudFormation passes parameters and properties: its text (`None`: not a
+/// string, number or boolean).
+pub fn text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
