@@ -110,10 +110,10 @@ setup_sam() {
 # window, no scale-down delay after a raise (the end-to-end suite tests the delay), the planned
 # events' polls and drain.
 LOCAL_STACK=spillway-local
-# The local stack's one cluster, orders, on the endpoints the emulator cannot create.
-# (passed in single quotes: sam deploy's --parameter-overrides reads a double quote as the start
-# of a quoted value)
-LOCAL_CLUSTER_SETTINGS='{"orders":{"ProvisionedEndpointHost":"orders-provisioned.cluster-custom.local","ServerlessEndpointHost":"orders-serverless.cluster-custom.local"}}'
+# The local stack watches three clusters (the Region case): orders (the recorded spike's), and
+# tickets and search shaped as orders (scripts/local_stack.py prepare), each on the custom
+# endpoint hosts the emulator cannot create (its ClusterSettings, from prepare).
+LOCAL_CLUSTERS=orders,tickets,search
 deploy_local_stack() {
   build_local_stack
   install_local_stack
@@ -130,22 +130,24 @@ build_local_stack() {
   # for itself), whose linker wrapper and host/target split would otherwise change every crate's
   # fingerprint and rebuild the tree.
   SAM_BUILD_MODE=debug CARGO_LAMBDA_COMPILER=cargo \
-    sam build --parameter-overrides Architecture=x86_64 Clusters=orders
+    sam build --parameter-overrides Architecture=x86_64 Clusters="$LOCAL_CLUSTERS"
 }
 
 # The prerequisites and `sam deploy` of what build_local_stack built, into the emulator that
 # AWS_ENDPOINT_URL names (several emulators can each get one from the same build).
 install_local_stack() {
-  log "creating the prerequisites in the emulator (Aurora cluster, RDSOSMetrics, VPC, bucket)"
-  local prep vpc bucket
-  prep="$("$VENV/bin/python" "$ROOT/scripts/local_stack.py" prepare)"
+  log "creating the prerequisites in the emulator (Aurora clusters $LOCAL_CLUSTERS, RDSOSMetrics, VPC, bucket)"
+  local prep vpc bucket settings
+  # shellcheck disable=SC2086 # the list, one argument per cluster
+  prep="$("$VENV/bin/python" "$ROOT/scripts/local_stack.py" prepare ${LOCAL_CLUSTERS//,/ })"
   vpc="$(printf '%s' "$prep" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["vpc"])')"
   bucket="$(printf '%s' "$prep" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["bucket"])')"
+  settings="$(printf '%s' "$prep" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["settings"])')"
   log "sam deploy --stack-name $LOCAL_STACK (package, change set, execute)"
   sam deploy --stack-name "$LOCAL_STACK" --s3-bucket "$bucket" --region "$AWS_REGION" \
     --no-confirm-changeset --no-fail-on-empty-changeset --capabilities CAPABILITY_IAM \
-    --parameter-overrides Clusters=orders VpcId="$vpc" CreateEndpoints=false \
-      "ClusterSettings='$LOCAL_CLUSTER_SETTINGS'" \
+    --parameter-overrides Clusters="$LOCAL_CLUSTERS" VpcId="$vpc" CreateEndpoints=false \
+      "ClusterSettings='$settings'" \
       EnableReplicaAutoScaling=false Architecture=x86_64 \
       AlarmCycleSeconds=10 CooldownSeconds=10 DirectTriggerWindowSeconds=60 \
       ScaleDownDelayAfterScaleUpSeconds=0 \

@@ -1,9 +1,10 @@
 """The local AWS stack: the prerequisites template.yaml assumes, created in the emulator
 (AWS_ENDPOINT_URL), and the stack's outputs. Used by scripts/demo and the end-to-end tests.
 
-    prepare   an Aurora cluster (writer, two provisioned readers, a serverless reader) named
-              after events/spike/topology.json, the RDSOSMetrics log group, a VPC and the
-              deployment bucket; prints them as JSON
+    prepare CLUSTER...   the Aurora clusters (each a writer, two provisioned readers, a
+              serverless reader, shaped as events/spike/topology.json's orders), the RDSOSMetrics
+              log group, a VPC and the deployment bucket; prints them, and the clusters'
+              ClusterSettings, as JSON
 
 As a module, the one harness of the demo and of both end-to-end suites (scripts/demo.py,
 tests/e2e, tests/stack): put_spike() and emf_lines() play the recorded spike through the
@@ -25,11 +26,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLUSTER = "orders"
 
 
-def prepare():
+def create_cluster(name):
+    """An Aurora cluster `name` shaped as the recorded one (events/spike/topology.json: orders,
+    a writer, two provisioned readers, a serverless reader), its instances named
+    `<name>-writer`, `<name>-reader-1`… as orders' are `orders-…`, so the recorded spike
+    plays on it renamed (renamed_spike)."""
     rds = boto3.client("rds")
     with open(os.path.join(ROOT, "events", "spike", "topology.json")) as f:
         topology = json.load(f)
-    rds.create_db_cluster(DBClusterIdentifier=CLUSTER, Engine="aurora-mysql",
+    rds.create_db_cluster(DBClusterIdentifier=name, Engine="aurora-mysql",
                           MasterUsername="spillway", MasterUserPassword="not-a-secret-1",
                           ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 16})
     writer = next(m["instance"] for c in topology["clusters"] if c["id"] == CLUSTER
@@ -39,16 +44,37 @@ def prepare():
         # As the README asks: 1-second Enhanced Monitoring on every instance, the serverless
         # reader in promotion tier 15 (last in failover order, scaling on its own load).
         tier = 15 if i["class"] == "db.serverless" else (0 if i["id"] == writer else 1)
-        rds.create_db_instance(DBInstanceIdentifier=i["id"], DBClusterIdentifier=CLUSTER,
+        rds.create_db_instance(DBInstanceIdentifier=renamed(i["id"], name),
+                               DBClusterIdentifier=name,
                                Engine="aurora-mysql", DBInstanceClass=i["class"],
                                MonitoringInterval=1, PromotionTier=tier,
                                MonitoringRoleArn="arn:aws:iam::000000000000:role/rds-monitoring-role")
+
+
+def renamed(instance, cluster):
+    """The recorded cluster's instance `instance` (orders-…) as cluster `cluster`'s."""
+    return cluster + instance[len(CLUSTER):] if instance.startswith(CLUSTER + "-") else instance
+
+
+def cluster_settings(clusters):
+    """The ClusterSettings of the local stack: each cluster on the custom endpoint hosts the
+    emulator cannot create (CreateEndpoints=false), named as the stack would name them."""
+    return {c: {"ProvisionedEndpointHost": f"{c}-provisioned.cluster-custom.local",
+                "ServerlessEndpointHost": f"{c}-serverless.cluster-custom.local"}
+            for c in clusters}
+
+
+def prepare(clusters):
+    for name in clusters:
+        create_cluster(name)
     boto3.client("logs").create_log_group(logGroupName="RDSOSMetrics")
     vpc = boto3.client("ec2").create_vpc(CidrBlock="172.31.0.0/16")["Vpc"]["VpcId"]
     bucket = "spillway-artifacts"
     boto3.client("s3").create_bucket(Bucket=bucket)
-    print(json.dumps({"cluster": CLUSTER, "serverless": f"{CLUSTER}-serverless", "vpc": vpc,
-                      "bucket": bucket}))
+    # ClusterSettings compact and without single quotes: scripts/lib.sh passes it to
+    # `sam deploy --parameter-overrides` in single quotes.
+    print(json.dumps({"clusters": ",".join(clusters), "vpc": vpc, "bucket": bucket,
+                      "settings": json.dumps(cluster_settings(clusters), separators=(",", ":"))}))
 
 
 def settle_alarms(stack):
@@ -89,9 +115,12 @@ def recorded_batches(instances=None):
     return out
 
 
-def put_spike(shift_to, instances=None, seconds=None):
+def put_spike(shift_to, instances=None, seconds=None, cluster=CLUSTER):
     """Writes the recorded spike into RDSOSMetrics with its timestamps (the log events' and the
-    documents' own) moved so the recording starts at `shift_to`; returns the sample count."""
+    documents' own) moved so the recording starts at `shift_to`; returns the sample count.
+    `instances` (the recorded names, orders-…) selects some; `cluster` plays it as another
+    cluster's (one create_cluster made): each document's instanceID renamed, its
+    instanceResourceID and log stream (Enhanced Monitoring's stream is the DbiResourceId) too."""
     logs = boto3.client("logs")
     batches = recorded_batches(instances)
     first = batches[0][1][0][0]
@@ -103,11 +132,20 @@ def put_spike(shift_to, instances=None, seconds=None):
     for stream, events in batches:
         if seconds is not None and events[0][0] - first >= seconds * 1000:
             continue
+        instance = json.loads(events[0][1])["instanceID"]
+        resource = json.loads(events[0][1])["instanceResourceID"]
+        if cluster != CLUSTER:
+            new = renamed(instance, cluster)
+            stream = "db-" + new.upper().replace("-", "")
         if stream not in streams:
             logs.create_log_stream(logGroupName="RDSOSMetrics", logStreamName=stream)
             streams.add(stream)
 
         def moved(message):
+            if cluster != CLUSTER:
+                message = message.replace(f'"instanceID":"{instance}"', f'"instanceID":"{new}"', 1)
+                message = message.replace(f'"instanceResourceID":"{resource}"',
+                                          f'"instanceResourceID":"{stream}"', 1)
             def sub(m):
                 t = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
                 t += timedelta(milliseconds=offset_ms)
@@ -191,4 +229,5 @@ def watch(read, executions, on_tick=None, timeout=60, interval=0.25):
 
 
 if __name__ == "__main__":
-    {"prepare": prepare, "settle-alarms": lambda: settle_alarms(sys.argv[2])}[sys.argv[1]]()
+    {"prepare": lambda: prepare(sys.argv[2:]),
+     "settle-alarms": lambda: settle_alarms(sys.argv[2])}[sys.argv[1]]()

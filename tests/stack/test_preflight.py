@@ -26,7 +26,7 @@ STACK = os.environ.get("SPILLWAY_STACK")
 
 def check(*extra):
     assert os.path.exists(CLI), f"build it first: cargo build -p spillway-cli ({CLI})"
-    done = subprocess.run([CLI, "check", "--stack", STACK, "--json", *extra],
+    done = subprocess.run([CLI, "check", "--stack", STACK, "--cluster", "orders", "--json", *extra],
                           capture_output=True, text=True)
     assert done.returncode in (0, 1), f"exit {done.returncode}: {done.stderr}"
     report = json.loads(done.stdout)

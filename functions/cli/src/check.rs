@@ -19,7 +19,11 @@ pub struct CheckArgs {
     /// Fail on warnings too.
     #[arg(long)]
     strict: bool,
-    /// Print the findings as JSON.
+    /// Check only this cluster (its key in the stack's `Clusters`); every watched cluster when
+    /// absent.
+    #[arg(long, value_name = "KEY")]
+    cluster: Option<String>,
+    /// Print the findings as JSON: one object per cluster, one per line (JSON Lines).
     #[arg(long)]
     json: bool,
     /// Judge as of this time (Unix seconds) instead of now: what the executions' age is
@@ -47,13 +51,27 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
             .map_or(0, |d| d.as_secs() as i64)
     });
     // Every watched cluster, one report each (a one-cluster stack: one, keyed "").
-    let keys = match spillway_aws::preflight::cluster_keys(&config, &args.stack).await {
+    let mut keys = match spillway_aws::preflight::cluster_keys(&config, &args.stack).await {
         Ok(k) => k,
         Err(e) => {
             eprintln!("spillway check: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(only) = &args.cluster {
+        if !keys.contains(only) {
+            let known = match keys.as_slice() {
+                [one] if one.is_empty() => "a one-cluster stack, without keys".to_owned(),
+                _ => format!("its keys: {}", keys.join(", ")),
+            };
+            eprintln!(
+                "spillway check: {} watches no cluster key {only} ({known})",
+                args.stack
+            );
+            return ExitCode::from(2);
+        }
+        keys.retain(|k| k == only);
+    }
     let mut worst = Verdict::Pass;
     for key in &keys {
         let (snapshot, errors) =

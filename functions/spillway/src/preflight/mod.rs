@@ -391,7 +391,7 @@ fn subscription_filters(s: &Snapshot) -> Finding {
                 "{} filters ({names}); a log group takes {MAX_SUBSCRIPTION_FILTERS}",
                 filters.len()
             ),
-            "remove a filter: a log group takes two subscription filters, so RDSOSMetrics holds at most two Spillway stacks (one per cluster) in a Region",
+            "remove a filter: a log group takes two subscription filters; one Spillway stack watches every cluster of the Region (Clusters) with one filter",
         )
     } else if !ours {
         finding(
