@@ -132,8 +132,8 @@ def put_spike(shift_to, instances=None, seconds=None, cluster=CLUSTER):
     for stream, events in batches:
         if seconds is not None and events[0][0] - first >= seconds * 1000:
             continue
-        instance = json.loads(events[0][1])["instanceID"]
-        resource = json.loads(events[0][1])["instanceResourceID"]
+        recorded = json.loads(events[0][1])
+        instance, resource = recorded["instanceID"], recorded["instanceResourceID"]
         if cluster != CLUSTER:
             new = renamed(instance, cluster)
             stream = "db-" + new.upper().replace("-", "")

@@ -232,15 +232,17 @@ def test_adding_a_fourth_cluster_mid_spill_leaves_the_others_untouched(stack):
         FunctionName=after["outputs"]["MetricsFunctionArn"])["Environment"]["Variables"]
     assert env["CLUSTER_IDENTIFIERS"].split(",") == list(CLUSTERS) + ["payments"]
     # AND the three clusters' alarms are the ones they had (same thresholds, same rules)
-    cw = boto3.client("cloudwatch")
-    for kind in ("MetricAlarms", "CompositeAlarms"):
-        def alarms(prefix):
-            return {a["AlarmName"]: {k: a.get(k) for k in ("Threshold", "AlarmRule", "Dimensions")}
-                    for a in cw.describe_alarms(AlarmNamePrefix=prefix,
-                                                AlarmTypes=["MetricAlarm", "CompositeAlarm"])[kind]}
-        for key in CLUSTERS:
-            assert alarms(f"{STACK}-{key}-") == ALARMS_BEFORE[kind][key], key
-        assert alarms(f"{STACK}-payments-"), "payments' alarms exist"
+    for key in CLUSTERS:
+        assert alarm_shapes(key) == ALARMS_BEFORE[key], key
+    assert alarm_shapes("payments"), "payments' alarms exist"
+
+
+def alarm_shapes(key):
+    """Cluster `key`'s metric and composite alarms: name -> threshold, rule, dimensions."""
+    found = boto3.client("cloudwatch").describe_alarms(
+        AlarmNamePrefix=f"{STACK}-{key}-", AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    return {a["AlarmName"]: {k: a.get(k) for k in ("Threshold", "AlarmRule", "Dimensions")}
+            for a in found["MetricAlarms"] + found["CompositeAlarms"]}
 
 
 ALARMS_BEFORE = {}
@@ -248,10 +250,5 @@ ALARMS_BEFORE = {}
 
 @pytest.fixture(scope="module", autouse=True)
 def alarms_before():
-    cw = boto3.client("cloudwatch")
-    for kind in ("MetricAlarms", "CompositeAlarms"):
-        ALARMS_BEFORE[kind] = {
-            key: {a["AlarmName"]: {k: a.get(k) for k in ("Threshold", "AlarmRule", "Dimensions")}
-                  for a in cw.describe_alarms(AlarmNamePrefix=f"{STACK}-{key}-",
-                                              AlarmTypes=["MetricAlarm", "CompositeAlarm"])[kind]}
-            for key in CLUSTERS}
+    """The clusters' alarms as deployed, before any test of this file."""
+    ALARMS_BEFORE.update({key: alarm_shapes(key) for key in CLUSTERS})
