@@ -504,6 +504,31 @@ def test_the_records_are_deleted_before_anything_that_brings_the_weight_back(tem
     assert "SweepRuleorders" not in dependencies(seeded, "ProvisionedRecordorders")
 
 
+def test_the_records_comments_fit_a_change_batch_comment(template):
+    # Route 53 takes a change batch comment of at most 256 characters (ChangeBatch, API
+    # reference); no local tool checks a RecordSet's Comment. Worst case: a 16-character key,
+    # every referenced name at its longest (64: a rule name CloudFormation generates).
+    def longest(comment, key):
+        if "Fn::Select" in comment:
+            index, items = comment["Fn::Select"]
+            return longest(items[int(index)], key)
+        if isinstance(comment, str):
+            return len(comment) + comment.count(key) * (16 - len(key))
+        text, names = comment["Fn::Sub"] if isinstance(comment["Fn::Sub"], list) else (
+            comment["Fn::Sub"], {})
+        return longest(text, key) + sum(64 - len(f"${{{n}}}")
+                                        for n in names if f"${{{n}}}" in text)
+
+    for k in KEYS:
+        for rid in (f"ProvisionedRecord{k}", f"ServerlessRecord{k}"):
+            comment = template["Resources"][rid]["Properties"]["Comment"]
+            assert longest(comment, k) <= 256, (rid, longest(comment, k))
+    # Seeded: the rules' and signals' names in the text (as it once was) pass 256.
+    seeded = {"Fn::Sub": ["Spillway: cluster key orders; brought back by ${R1}, ${R2}, ${R3} on "
+                          "${A1}, ${A2}", {n: {"Ref": n} for n in ("R1", "R2", "R3", "A1", "A2")}]}
+    assert longest(seeded, "orders") > 256
+
+
 def planned_statements(template):
     """The planned-event function's statements, each with the Condition (if any) it is under:
     (statement, template condition name or None)."""
