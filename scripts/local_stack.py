@@ -208,6 +208,22 @@ def weights(zone, record):
     return w["serverless"], w["provisioned"]
 
 
+def set_weights(zone, record, serverless, provisioned):
+    """Moves the pair `record` (with its trailing dot) by hand, as an operator would: both
+    records in one change batch, each deleted exactly as read and created with its weight."""
+    r53 = boto3.client("route53")
+    sets = r53.list_resource_record_sets(
+        HostedZoneId=zone, StartRecordName=record, StartRecordType="CNAME")["ResourceRecordSets"]
+    changes = []
+    for r in sets:
+        if r["Name"] == record and r.get("SetIdentifier") in ("serverless", "provisioned"):
+            changes.append({"Action": "DELETE", "ResourceRecordSet": r})
+            weight = serverless if r["SetIdentifier"] == "serverless" else provisioned
+            changes.append({"Action": "CREATE", "ResourceRecordSet": dict(r, Weight=weight)})
+    assert len(changes) == 4, f"no weighted pair {record}: {sets}"
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})
+
+
 def watch(read, executions, on_tick=None, timeout=60, interval=0.25):
     """Polls `read()` (the weights) until every execution has ended; returns the distinct
     sequence of values seen, starting with the first. `on_tick(value, elapsed)` runs at every

@@ -1,11 +1,12 @@
 """Every cluster of a Region from one stack (issue 10): the local stack watches three clusters
 (orders, tickets, search: scripts/lib.sh LOCAL_CLUSTERS), deployed from template.yaml as
 written. One subscription filter and one metrics function serve all three; a spike on one
-cluster moves only that cluster's weights; adding a fourth cluster by a stack update, while two
-clusters spill, leaves the others' resources, weights and executions untouched.
+cluster moves only that cluster's weights; adding a fourth cluster by a stack update, and
+removing it again, each while another cluster spills, leave the others' resources, weights and
+executions untouched.
 
-This file runs last in its group (the fourth cluster stays in the stack). Emulator quirks, as in
-test_local_stack.py: it evaluates no alarms (the tests set the CPU alarms' states, the
+This file runs last in its group (its tests build on each other's weights). Emulator quirks, as
+in test_local_stack.py: it evaluates no alarms (the tests set the CPU alarms' states, the
 composites follow) and cannot deliver aws.cloudwatch events (the tests start the executions
 with the input the cluster's rule gives)."""
 import json
@@ -142,38 +143,20 @@ def test_a_spike_on_one_cluster_moves_only_its_weights(stack):
     # (tickets stays spilled at 50: the next test adds a cluster while it and orders spill)
 
 
-def test_adding_a_fourth_cluster_mid_spill_leaves_the_others_untouched(stack):
-    cf, sfn = boto3.client("cloudformation"), boto3.client("stepfunctions")
-    # GIVEN orders spilling (a scale-up running, its high signal firing), tickets spilled at 50
-    # by the test above, search at rest, and a fourth Aurora cluster, payments
-    assert stack["weights"]("tickets") == (50, 100)
-    local_stack.create_cluster("payments")
-    high("orders", "ALARM")
-    up = start_scale_up(stack, "orders")
+def update_while_spilling(stack, key, changed):
+    """Updates the stack with the `changed` parameters while `key` spills (its high signal
+    firing, a scale-up running, its serverless weight at 50 or more), and lets that scale-up
+    end (the alarm cleared at 100). Returns the stack before and after, the weights of the
+    starting three clusters as read throughout, and the scale-up's execution ARN."""
+    sfn = boto3.client("stepfunctions")
+    high(key, "ALARM")
+    up = start_scale_up(stack, key)
     deadline = time.monotonic() + 60
-    while stack["weights"]("orders")[0] < 50:
-        assert time.monotonic() < deadline, f"no spill: {stack['weights']('orders')}"
+    while stack["weights"](key)[0] < 50:
+        assert time.monotonic() < deadline, f"no spill: {stack['weights'](key)}"
         time.sleep(0.5)
     before = describe()
-    # WHEN the stack is updated with payments added: one more key, one more settings entry
-    settings = json.loads(before["parameters"]["ClusterSettings"])
-    settings["payments"] = local_stack.cluster_settings(["payments"])["payments"]
-    changed = {"Clusters": ",".join(CLUSTERS + ("payments",)), "ClusterSettings": json.dumps(settings)}
-    # The template is sent again, as `sam deploy` sends it (packaged, by URL): with
-    # UsePreviousTemplate CloudFormation does not expand Fn::ForEach again for a new Clusters
-    # (aws-cloudformation/cfn-language-discussion#146; ministack does the same).
-    body = cf.get_template(StackName=STACK, TemplateStage="Original")["TemplateBody"]
-    if not isinstance(body, str):
-        body = json.dumps(body)
-    boto3.client("s3").put_object(Bucket="spillway-artifacts", Key="region/template.yaml",
-                                  Body=body.encode())
-    url = f"{os.environ['AWS_ENDPOINT_URL']}/spillway-artifacts/region/template.yaml"
-    cf.update_stack(StackName=STACK, TemplateURL=url,
-                    Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
-                    Parameters=[{"ParameterKey": k, "UsePreviousValue": True}
-                                for k in before["parameters"] if k not in changed]
-                    + [{"ParameterKey": k, "ParameterValue": v} for k, v in changed.items()])
-    # (the weights of the three, read throughout the update)
+    send_update(before, changed)
     seen = {k: [stack["weights"](k)] for k in CLUSTERS}
     stop = threading.Event()
 
@@ -188,32 +171,77 @@ def test_adding_a_fourth_cluster_mid_spill_leaves_the_others_untouched(stack):
     reader = threading.Thread(target=read_weights)
     reader.start()
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            status = cf.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"]
-            if not status.endswith("IN_PROGRESS"):
-                break
-            assert time.monotonic() < deadline, f"the update is still {status}"
-            time.sleep(1)
+        status = settled()
         assert status == "UPDATE_COMPLETE", status
         after = describe()
-        # THEN the orders spill carries on and ends as it would have: the alarm cleared at 100
         deadline = time.monotonic() + 90
         while sfn.describe_execution(executionArn=up)["status"] == "RUNNING":
-            if stack["weights"]("orders")[0] == 100:
-                high("orders", "OK")
-            assert time.monotonic() < deadline, f"orders' scale-up still running: {seen}"
+            if stack["weights"](key)[0] == 100:
+                high(key, "OK")
+            assert time.monotonic() < deadline, f"{key}'s scale-up still running: {seen}"
             time.sleep(0.5)
     finally:
-        high("orders", "OK")
+        high(key, "OK")
         stop.set()
         reader.join()
-    assert sfn.describe_execution(executionArn=up)["status"] == "SUCCEEDED"
+    return before, after, seen, up
+
+
+def send_update(before, changed):
+    """Starts an update of the stack with the `changed` parameters (the others as they are).
+    The template is sent again, as `sam deploy` sends it (packaged, by URL): with
+    UsePreviousTemplate CloudFormation does not expand Fn::ForEach again for a new Clusters
+    (aws-cloudformation/cfn-language-discussion#146; ministack does the same)."""
+    cf = boto3.client("cloudformation")
+    body = cf.get_template(StackName=STACK, TemplateStage="Original")["TemplateBody"]
+    if not isinstance(body, str):
+        body = json.dumps(body)
+    boto3.client("s3").put_object(Bucket="spillway-artifacts", Key="region/template.yaml",
+                                  Body=body.encode())
+    url = f"{os.environ['AWS_ENDPOINT_URL']}/spillway-artifacts/region/template.yaml"
+    cf.update_stack(StackName=STACK, TemplateURL=url,
+                    Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+                    Parameters=[{"ParameterKey": k, "UsePreviousValue": True}
+                                for k in before["parameters"] if k not in changed]
+                    + [{"ParameterKey": k, "ParameterValue": v} for k, v in changed.items()])
+
+
+def settled():
+    """The stack's status once the update (or its rollback) has ended."""
+    cf = boto3.client("cloudformation")
+    deadline = time.monotonic() + 240
+    while True:
+        status = cf.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"]
+        if not status.endswith("IN_PROGRESS"):
+            return status
+        assert time.monotonic() < deadline, f"the update is still {status}"
+        time.sleep(1)
+
+
+def assert_spill_undisturbed(key, seen, up):
+    """`key`'s scale-up ran through the update and ended as it would have: nothing but the
+    execution wrote its weights, which only climbed, to 100."""
+    assert boto3.client("stepfunctions").describe_execution(executionArn=up)["status"] == \
+        "SUCCEEDED"
     assert "Re-read the weights next round" not in entered(up), \
-        "nothing but the execution wrote orders' weights"
-    # AND no weight of the three was reset or moved by the update: orders only climbed,
-    # tickets held its 50, search its 0
-    assert seen["orders"] == sorted(seen["orders"]) and seen["orders"][-1] == (100, 100), seen
+        f"nothing but the execution wrote {key}'s weights"
+    assert seen[key] == sorted(seen[key]) and seen[key][-1] == (100, 100), seen
+
+
+def test_adding_a_fourth_cluster_mid_spill_leaves_the_others_untouched(stack):
+    # GIVEN orders spilling (a scale-up running, its high signal firing), tickets spilled at 50
+    # by the test above, search at rest, and a fourth Aurora cluster, payments
+    assert stack["weights"]("tickets") == (50, 100)
+    local_stack.create_cluster("payments")
+    # WHEN the stack is updated with payments added: one more key, one more settings entry
+    settings = json.loads(describe()["parameters"]["ClusterSettings"])
+    settings["payments"] = local_stack.cluster_settings(["payments"])["payments"]
+    before, after, seen, up = update_while_spilling(stack, "orders", {
+        "Clusters": ",".join(CLUSTERS + ("payments",)), "ClusterSettings": json.dumps(settings)})
+    # THEN the orders spill carries on and ends as it would have
+    assert_spill_undisturbed("orders", seen, up)
+    # AND no weight of the other two was reset or moved by the update: tickets held its 50,
+    # search its 0
     assert seen["tickets"] == [(50, 100)] and seen["search"] == [(0, 100)], seen
     # AND every resource of the three clusters, and every shared one, is the same resource
     # (nothing replaced); payments has its own, in the same shape as theirs
@@ -221,22 +249,96 @@ def test_adding_a_fourth_cluster_mid_spill_leaves_the_others_untouched(stack):
                 if after["resources"].get(r) != p}
     assert replaced == {}, replaced
     added = set(after["resources"]) - set(before["resources"])
-    expected = {r[:-len("orders")] + "payments" for r in before["resources"]
-                if r.endswith("orders")}
-    assert added == expected, (added ^ expected)
+    assert added == copy_of(before, "payments"), (added ^ copy_of(before, "payments"))
     assert after["outputs"]["ReadEndpointpayments"] == "reads.payments.spillway.internal"
     zone = after["resources"]["PrivateZone"].split("/")[-1]
     assert local_stack.weights(zone, "reads.payments.spillway.internal.") == (0, 100)
     value = boto3.client("ssm").get_parameter(
         Name=f"/spillway/{STACK}/clusters/payments")["Parameter"]["Value"]
     assert json.loads(value)["shift"]["CLUSTER_IDENTIFIER"] == "payments"
-    env = boto3.client("lambda").get_function_configuration(
-        FunctionName=after["outputs"]["MetricsFunctionArn"])["Environment"]["Variables"]
-    assert env["CLUSTER_IDENTIFIERS"].split(",") == list(CLUSTERS) + ["payments"]
+    assert watched(after) == list(CLUSTERS) + ["payments"]
     # AND the three clusters' alarms are the ones they had (same thresholds, same rules)
     for key in CLUSTERS:
         assert alarm_shapes(key) == ALARMS_BEFORE[key], key
     assert alarm_shapes("payments"), "payments' alarms exist"
+
+
+def test_removing_a_cluster_is_refused_while_it_spills_and_leaves_the_others_untouched(stack):
+    # GIVEN the four clusters of the test above, orders spilled to 100, tickets to 50
+    before = describe()
+    assert before["parameters"]["Clusters"] == ",".join(CLUSTERS + ("payments",))
+    assert stack["weights"]("orders") == (100, 100) and stack["weights"]("tickets") == (50, 100)
+    zone = before["resources"]["PrivateZone"].split("/")[-1]
+    payments = "reads.payments.spillway.internal."
+    assert records(zone, payments) == ["provisioned", "serverless"]
+    settings = json.loads(before["parameters"]["ClusterSettings"])
+    del settings["payments"]
+    changed = {"Clusters": ",".join(CLUSTERS), "ClusterSettings": json.dumps(settings)}
+    # WHEN payments is removed while its own pair is spilled (set by hand, at 25)
+    local_stack.set_weights(zone, payments, 25, 100)
+    try:
+        send_update(before, changed)
+        # THEN the Region's check refuses the update, naming the key and its weight, and it
+        # rolls back with nothing of any cluster changed: payments' pair still there, at 25
+        assert settled() == "UPDATE_ROLLBACK_COMPLETE"
+        events = boto3.client("cloudformation").describe_stack_events(
+            StackName=STACK)["StackEvents"]
+        failed = [e for e in events if e["LogicalResourceId"] == "RegionCheck"
+                  and e["ResourceStatus"] == "UPDATE_FAILED"]
+        assert failed, [(e["LogicalResourceId"], e["ResourceStatus"]) for e in events[:20]]
+        assert "cluster key payments is still spilled: reads.payments.spillway.internal " \
+               "sends weight 25" in failed[0]["ResourceStatusReason"], failed[0]
+        refused = describe()
+        assert refused["resources"] == before["resources"]
+        assert refused["parameters"]["Clusters"] == before["parameters"]["Clusters"]
+        assert local_stack.weights(zone, payments) == (25, 100)
+    finally:
+        local_stack.set_weights(zone, payments, 0, 100)
+    # WHEN, payments back at 0, it is removed again while search spills
+    before, after, seen, up = update_while_spilling(stack, "search", changed)
+    # THEN the update completes, the search spill carries on and ends as it would have, and
+    # orders' and tickets' weights never moved
+    assert_spill_undisturbed("search", seen, up)
+    assert seen["orders"] == [(100, 100)] and seen["tickets"] == [(50, 100)], seen
+    # AND the stack lost payments' copy and nothing else: every other resource is the same one
+    removed = set(before["resources"]) - set(after["resources"])
+    assert removed == copy_of(before, "payments"), removed ^ copy_of(before, "payments")
+    assert set(after["resources"]) <= set(before["resources"])
+    replaced = {r: (p, before["resources"][r]) for r, p in after["resources"].items()
+                if before["resources"][r] != p}
+    assert replaced == {}, replaced
+    assert "ReadEndpointpayments" not in after["outputs"]
+    # AND payments' resources are gone from the services, not only from the stack: its record
+    # pair, its settings document, its alarms; the metrics function no longer watches it
+    assert records(zone, "reads.payments.spillway.internal.") == []
+    with pytest.raises(boto3.client("ssm").exceptions.ParameterNotFound):
+        boto3.client("ssm").get_parameter(Name=f"/spillway/{STACK}/clusters/payments")
+    assert alarm_shapes("payments") == {}
+    assert watched(after) == list(CLUSTERS)
+    # AND the three clusters' alarms are the ones they had
+    for key in CLUSTERS:
+        assert alarm_shapes(key) == ALARMS_BEFORE[key], key
+
+
+def copy_of(described, key):
+    """The logical ids of cluster `key`'s copy of the loop: orders' own ids, renamed."""
+    return {r[:-len("orders")] + key for r in described["resources"] if r.endswith("orders")}
+
+
+def records(zone, name):
+    """The set identifiers of the records named `name` (with its trailing dot) in `zone`."""
+    sets = boto3.client("route53").list_resource_record_sets(
+        HostedZoneId=zone, StartRecordName=name, StartRecordType="CNAME")["ResourceRecordSets"]
+    return sorted(r["SetIdentifier"] for r in sets if r["Name"] == name and "SetIdentifier" in r)
+
+
+def watched(described):
+    """The clusters the metrics function watches, and those its direct trigger targets."""
+    env = boto3.client("lambda").get_function_configuration(
+        FunctionName=described["outputs"]["MetricsFunctionArn"])["Environment"]["Variables"]
+    clusters = env["CLUSTER_IDENTIFIERS"].split(",")
+    assert [t["cluster"] for t in json.loads(env["DIRECT_TRIGGER_TARGETS"])] == clusters, env
+    return clusters
 
 
 def alarm_shapes(key):

@@ -49,16 +49,7 @@ def stack():
     for machine in (out["ScaleUpStateMachineArn"], out["ScaleDownStateMachineArn"]):
         wait_for(lambda m=machine: not sfn.list_executions(
             stateMachineArn=m, statusFilter="RUNNING")["executions"], 120, "idle machines")
-    r53 = boto3.client("route53")
-    sets = r53.list_resource_record_sets(HostedZoneId=zone, StartRecordName=record,
-                                         StartRecordType="CNAME")["ResourceRecordSets"]
-    changes = []
-    for r in sets:
-        if r["Name"] == record and r.get("SetIdentifier") in ("serverless", "provisioned"):
-            changes.append({"Action": "DELETE", "ResourceRecordSet": r})
-            rest = 0 if r["SetIdentifier"] == "serverless" else 100
-            changes.append({"Action": "CREATE", "ResourceRecordSet": dict(r, Weight=rest)})
-    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})
+    local_stack.set_weights(zone, record, 0, 100)
     weights = lambda: local_stack.weights(zone, record)  # noqa: E731
     assert weights() == (0, 100)
     return {"out": out, "weights": weights}

@@ -1,5 +1,6 @@
 //! One custom resource request: Create / Update check the cluster and answer its connections
-//! thresholds; Delete has nothing to undo. Always an answer: CloudFormation otherwise waits an
+//! thresholds (the Region's check: every cluster's settings, and no removed cluster still
+//! spilled); Delete has nothing to undo. Always an answer: CloudFormation otherwise waits an
 //! hour for one.
 
 use aws_lambda_events::event::cloudformation::{
@@ -14,7 +15,9 @@ use std::collections::{BTreeMap, HashMap};
 use spillway::region::check::{
     ClusterConfig, ObservedCluster, check, only_serverless_reader, recheck,
 };
+use spillway::region::removal;
 use spillway::region::settings::{self, Resolved};
+use spillway::shifting::shift::WeightedPairStore;
 
 /// CloudFormation refuses a response document above 4,096 bytes; the reason is cut well below.
 const MAX_REASON: usize = 3000;
@@ -32,10 +35,12 @@ struct Common<'a> {
 }
 
 /// The response URL and the response document for `request` (`Err`: a request type this
-/// crate version does not know, which has no answer here).
-pub async fn handle(
+/// crate version does not know, which has no answer here). `pair_at(zone id, record name)`
+/// reads a weighted pair (a removed cluster's, on an update of the Region's check).
+pub async fn handle<S: WeightedPairStore>(
     request: &Request,
     rds: &impl TopologySource,
+    pair_at: &impl Fn(&str, &str) -> S,
 ) -> Result<(String, Response), String> {
     let (url, common, delete) = match request {
         Request::Create(r) => (
@@ -91,7 +96,15 @@ pub async fn handle(
         Ok(Default::default())
     } else {
         if summary_mode(common.properties) {
-            summary(common.properties, common.stack_id)
+            let refused = removals_refused(common.properties, common.old_properties, pair_at).await;
+            match summary(common.properties, common.stack_id) {
+                Ok(_) if !refused.is_empty() => Err(refused),
+                Ok(data) => Ok(data),
+                Err(mut problems) => {
+                    problems.extend(refused);
+                    Err(problems)
+                }
+            }
         } else {
             decide(common.properties, common.old_properties, rds).await
         }
@@ -230,6 +243,48 @@ fn summary(properties: &Value, stack_id: &str) -> Result<HashMap<String, String>
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect())
+}
+
+/// On an update of the Region's check: why the keys it removes from `Clusters` cannot go yet
+/// (`spillway::region::removal`: each one's serverless weight must be 0), read in the zone of
+/// the previous properties (`HostedZoneId`, `ZoneName`). A rollback re-sends the previous list,
+/// so it "removes" the keys the failed update added: their records are new, at weight 0.
+async fn removals_refused<S: WeightedPairStore>(
+    properties: &Value,
+    old: Option<&Value>,
+    pair_at: &impl Fn(&str, &str) -> S,
+) -> Vec<String> {
+    let Some(old) = old else { return vec![] };
+    let (Ok(before), Ok(now)) = (keys(old), keys(properties)) else {
+        return vec![];
+    };
+    let removed = removal::removed_keys(&before, &now);
+    if removed.is_empty() {
+        return vec![];
+    }
+    let text = |p: &Value, k: &str| {
+        p.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let Some(zone_id) = text(old, "HostedZoneId").or_else(|| text(properties, "HostedZoneId"))
+    else {
+        // A stack deployed before this check passed no zone: nothing to read the weights in.
+        tracing::warn!(
+            ?removed,
+            "the Region's check names no HostedZoneId: the removed clusters' weights are not checked"
+        );
+        return vec![];
+    };
+    let zone = text(old, "ZoneName").unwrap_or_default();
+    let mut refused = vec![];
+    for key in removed {
+        let record = removal::record_name(&key, &zone);
+        let read = pair_at(&zone_id, &record).read().await;
+        refused.extend(removal::refusal(&key, &record, &read));
+    }
+    refused
 }
 
 fn keys(properties: &Value) -> Result<Vec<String>, Vec<String>> {
@@ -451,8 +506,46 @@ mod tests {
     use spillway::metrics::topology::{
         ClusterDescription, ClusterMember, InstanceDescription, RdsSnapshot, SourceError,
     };
+    use spillway::shifting::shift::{StoreError, WeightedPair, WeightedRecord};
+    use std::sync::Mutex;
 
     struct Fake(Option<RdsSnapshot>);
+
+    /// A weighted pair as a removed cluster's records read (`None`: no such records).
+    #[derive(Clone)]
+    struct Pair(Option<u16>);
+
+    impl WeightedPairStore for Pair {
+        async fn read(&self) -> Result<WeightedPair, StoreError> {
+            let record = |set: &str, weight| WeightedRecord {
+                name: "reads.payments.spillway.internal.".into(),
+                record_type: "CNAME".into(),
+                set_identifier: set.into(),
+                weight,
+                ttl: 5,
+                values: vec![format!("{set}.example")],
+            };
+            match self.0 {
+                Some(w) => Ok(WeightedPair {
+                    provisioned: record("provisioned", 100),
+                    serverless: record("serverless", w),
+                }),
+                None => Err(StoreError::NotFound("no records".into())),
+            }
+        }
+
+        async fn write(&self, _: &WeightedPair, _: u16, _: u16) -> Result<String, StoreError> {
+            unreachable!("a check never writes the weights")
+        }
+    }
+
+    /// `handle` where every removed cluster's pair is at rest.
+    async fn answer(
+        request: &Request,
+        rds: &impl TopologySource,
+    ) -> Result<(String, Response), String> {
+        handle(request, rds, &|_: &str, _: &str| Pair(Some(0))).await
+    }
 
     impl TopologySource for Fake {
         async fn describe(&self, _: &[String]) -> Result<RdsSnapshot, SourceError> {
@@ -530,7 +623,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_good_cluster_answers_its_thresholds() {
-        let (url, r) = handle(&request("Create", properties()), &Fake(Some(cluster())))
+        let (url, r) = answer(&request("Create", properties()), &Fake(Some(cluster())))
             .await
             .unwrap();
         assert!(url.starts_with("https://cloudformation-custom-resource-response"));
@@ -557,7 +650,7 @@ mod tests {
         let mut p = properties();
         p["ServerlessInstanceIdentifier"] = json!("orders-sv");
         p["LowConnectionsPercent"] = json!("95");
-        let (_, r) = handle(&request("Update", p.clone()), &Fake(Some(cluster())))
+        let (_, r) = answer(&request("Update", p.clone()), &Fake(Some(cluster())))
             .await
             .unwrap();
         assert_eq!(r.status, Status::Failed);
@@ -571,7 +664,7 @@ mod tests {
             "{reason}"
         );
         p["ClusterIdentifier"] = json!("nope");
-        let (_, r) = handle(&request("Create", p.clone()), &Fake(Some(cluster())))
+        let (_, r) = answer(&request("Create", p.clone()), &Fake(Some(cluster())))
             .await
             .unwrap();
         assert!(
@@ -579,12 +672,12 @@ mod tests {
                 .unwrap()
                 .contains("cluster nope: no such Aurora cluster")
         );
-        let (_, r) = handle(&request("Create", properties()), &Fake(None))
+        let (_, r) = answer(&request("Create", properties()), &Fake(None))
             .await
             .unwrap();
         assert_eq!(r.status, Status::Failed);
         assert!(r.reason.unwrap().contains("AccessDenied"));
-        let (_, r) = handle(&request("Delete", p), &Fake(None)).await.unwrap();
+        let (_, r) = answer(&request("Delete", p), &Fake(None)).await.unwrap();
         assert_eq!(r.status, Status::Success);
         assert_eq!(r.physical_resource_id, "spillway-check-orders");
     }
@@ -595,13 +688,13 @@ mod tests {
         // (or a rollback) of the same cluster goes through with its thresholds.
         let mut gone = cluster();
         gone.clusters[0].members.pop();
-        let (_, r) = handle(&request("Create", properties()), &Fake(Some(gone.clone())))
+        let (_, r) = answer(&request("Create", properties()), &Fake(Some(gone.clone())))
             .await
             .unwrap();
         assert_eq!(r.status, Status::Failed);
         let mut p = properties();
         p["HighConnectionsPercent"] = json!("80");
-        let (_, r) = handle(&update(p.clone(), properties()), &Fake(Some(gone.clone())))
+        let (_, r) = answer(&update(p.clone(), properties()), &Fake(Some(gone.clone())))
             .await
             .unwrap();
         assert_eq!(r.status, Status::Success, "{:?}", r.reason);
@@ -609,19 +702,19 @@ mod tests {
         // Another serverless instance is a new check; a bad percentage always fails.
         let mut other = properties();
         other["ServerlessInstanceIdentifier"] = json!("orders-sv2");
-        let (_, r) = handle(&update(p.clone(), other), &Fake(Some(gone.clone())))
+        let (_, r) = answer(&update(p.clone(), other), &Fake(Some(gone.clone())))
             .await
             .unwrap();
         assert_eq!(r.status, Status::Failed);
         p["LowConnectionsPercent"] = json!("85");
-        let (_, r) = handle(&update(p.clone(), properties()), &Fake(Some(gone)))
+        let (_, r) = answer(&update(p.clone(), properties()), &Fake(Some(gone)))
             .await
             .unwrap();
         assert_eq!(r.status, Status::Failed);
         // RDS unreadable: a configured max_connections still answers on a re-check.
         p["LowConnectionsPercent"] = json!("40");
         p["MaxConnections"] = json!("1000");
-        let (_, r) = handle(&update(p, properties()), &Fake(None)).await.unwrap();
+        let (_, r) = answer(&update(p, properties()), &Fake(None)).await.unwrap();
         assert_eq!(r.status, Status::Success, "{:?}", r.reason);
         assert_eq!(r.data["HighConnections"], "800");
     }
@@ -653,7 +746,7 @@ mod tests {
     #[tokio::test]
     async fn a_region_check_resolves_its_cluster_by_key_and_answers_its_settings() {
         let doc = r#"{"orders": {"HighCpuThreshold": 60, "WeightStep": 10}}"#;
-        let (_, r) = handle(
+        let (_, r) = answer(
             &request("Create", region("orders", doc)),
             &Fake(Some(cluster())),
         )
@@ -684,7 +777,7 @@ mod tests {
         // The same cluster under a second key, an override out of range: refused, named.
         let bad =
             r#"{"orders": {"HighCpuThreshold": 20}, "tickets": {"ClusterIdentifier": "orders"}}"#;
-        let (_, r) = handle(
+        let (_, r) = answer(
             &request("Create", region("orders", bad)),
             &Fake(Some(cluster())),
         )
@@ -701,7 +794,7 @@ mod tests {
             "{reason}"
         );
         // A key whose cluster does not exist.
-        let (_, r) = handle(
+        let (_, r) = answer(
             &request("Create", region("tickets", "")),
             &Fake(Some(cluster())),
         )
@@ -721,7 +814,7 @@ mod tests {
         // No serverless reader left: a new check cannot find one, a re-check with the entry
         // naming it only warns.
         let doc = r#"{"orders": {"ServerlessInstanceIdentifier": "orders-serverless"}}"#;
-        let (_, r) = handle(
+        let (_, r) = answer(
             &request("Create", region("orders", doc)),
             &Fake(Some(gone.clone())),
         )
@@ -729,7 +822,7 @@ mod tests {
         .unwrap();
         assert_eq!(r.status, Status::Failed);
         let newer = r#"{"orders": {"ServerlessInstanceIdentifier": "orders-serverless", "HighCpuThreshold": 80}}"#;
-        let (_, r) = handle(
+        let (_, r) = answer(
             &update(region("orders", newer), region("orders", doc)),
             &Fake(Some(gone)),
         )
@@ -753,7 +846,7 @@ mod tests {
             "ScaleUpStateMachineArn".into(),
             json!("arn:aws:states:us-east-1:123456789012:stateMachine:s-scale-up"),
         );
-        let (_, r) = handle(&request("Create", p.clone()), &Fake(Some(cluster())))
+        let (_, r) = answer(&request("Create", p.clone()), &Fake(Some(cluster())))
             .await
             .unwrap();
         assert_eq!(r.status, Status::Success, "{:?}", r.reason);
@@ -773,7 +866,7 @@ mod tests {
         // Every problem of every entry, each once.
         p["ClusterSettings"] =
             json!(r#"{"tickets": {"ClusterIdentifier": "orders"}, "search": {}}"#);
-        let (_, r) = handle(&request("Create", p), &Fake(Some(cluster())))
+        let (_, r) = answer(&request("Create", p), &Fake(Some(cluster())))
             .await
             .unwrap();
         assert_eq!(r.status, Status::Failed);
@@ -786,6 +879,86 @@ mod tests {
         assert!(
             reason.contains("tickets and orders both watch cluster orders"),
             "{reason}"
+        );
+    }
+
+    /// The Region's check of `clusters` in zone Z1 (spillway.internal), as RegionCheck sends it.
+    fn summary_of(clusters: &[&str]) -> Value {
+        let mut p = region("orders", "{}");
+        let o = p.as_object_mut().unwrap();
+        o.remove("Key");
+        o.insert("Clusters".into(), json!(clusters));
+        o.insert("ZoneName".into(), json!("spillway.internal"));
+        o.insert("HostedZoneId".into(), json!("Z1"));
+        o.insert("DirectTrigger".into(), json!("false"));
+        p
+    }
+
+    #[tokio::test]
+    async fn removing_a_cluster_is_refused_while_its_serverless_weight_is_above_0() {
+        // GIVEN a Region of orders, payments and tickets; payments' pair spilled at 25
+        let read = Mutex::new(vec![]);
+        let at = |weight: Option<u16>| {
+            let read = &read;
+            move |zone: &str, record: &str| {
+                read.lock().unwrap().push(format!("{zone} {record}"));
+                Pair(weight)
+            }
+        };
+        let before = summary_of(&["orders", "payments", "tickets"]);
+        let after = summary_of(&["orders", "tickets"]);
+        // WHEN an update removes payments
+        let (_, r) = handle(
+            &update(after.clone(), before.clone()),
+            &Fake(None),
+            &at(Some(25)),
+        )
+        .await
+        .unwrap();
+        // THEN it fails, naming the key, the record and its weight; only that record was read
+        assert_eq!(r.status, Status::Failed);
+        let reason = r.reason.unwrap();
+        assert!(
+            reason.starts_with(
+                "Spillway: cluster key payments is still spilled: \
+                 reads.payments.spillway.internal sends weight 25"
+            ),
+            "{reason}"
+        );
+        assert_eq!(
+            read.lock().unwrap().drain(..).collect::<Vec<_>>(),
+            ["Z1 reads.payments.spillway.internal"]
+        );
+        // AND at weight 0, or with its records already gone, the same removal goes through
+        for weight in [Some(0), None] {
+            let (_, r) = handle(
+                &update(after.clone(), before.clone()),
+                &Fake(None),
+                &at(weight),
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status, Status::Success, "{weight:?}: {:?}", r.reason);
+            assert_eq!(r.data["ClusterIdentifiers"], "orders,tickets");
+        }
+        // AND an update that removes nothing (or a create) reads no record
+        read.lock().unwrap().clear();
+        let (_, r) = handle(
+            &update(before.clone(), after.clone()),
+            &Fake(None),
+            &at(Some(25)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, Status::Success, "{:?}", r.reason);
+        let (_, r) = handle(&request("Create", after), &Fake(None), &at(Some(25)))
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::Success, "{:?}", r.reason);
+        assert!(
+            read.lock().unwrap().is_empty(),
+            "{:?}",
+            read.lock().unwrap()
         );
     }
 
@@ -817,7 +990,7 @@ mod tests {
             "ScaleUpStateMachineArn".into(),
             json!("arn:aws:states:us-east-1:123456789012:stateMachine:s-scale-up"),
         );
-        let (_, r) = handle(&request("Create", p), &Fake(Some(cluster())))
+        let (_, r) = answer(&request("Create", p), &Fake(Some(cluster())))
             .await
             .unwrap();
         assert_eq!(r.status, Status::Failed);
@@ -829,7 +1002,7 @@ mod tests {
         // A failed update answers with the physical id it had, whatever it names now.
         let mut bad = properties();
         bad["ClusterIdentifier"] = json!("nope");
-        let (_, r) = handle(&update(bad, properties()), &Fake(Some(cluster())))
+        let (_, r) = answer(&update(bad, properties()), &Fake(Some(cluster())))
             .await
             .unwrap();
         assert_eq!(r.status, Status::Failed);

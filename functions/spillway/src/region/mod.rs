@@ -7,11 +7,12 @@
 //! - [`check`]: the deploy-time check of one cluster's configuration (the stack's
 //!   `ClusterCheck` custom resource), and its connections thresholds in connections;
 //! - [`settings`]: a Region's clusters in one stack (cluster keys, each cluster's overrides of
-//!   the stack's defaults), resolved and checked per cluster.
-//!
-//! Not built yet: the per-cluster template (`Fn::ForEach`), the simulator's connections.
+//!   the stack's defaults), resolved and checked per cluster;
+//! - [`removal`]: a cluster removed from the stack only once its traffic is back on the
+//!   provisioned readers.
 
 pub mod check;
 pub mod max_connections;
+pub mod removal;
 pub mod settings;
 pub mod signals;
