@@ -476,9 +476,9 @@ def dependencies(template, rid):
 
 
 def test_the_records_are_deleted_before_anything_that_brings_the_weight_back(template):
-    # A delete while the serverless weight is above 0 fails on the records (Route 53 refuses a
-    # DELETE whose weight does not match); everything that can bring the weight to 0 must
-    # still exist then, so nothing it depends on may be deleted before the records.
+    # A delete while the serverless weight is above 0 stops at the cluster's record guard,
+    # deleted before the records (the test below); everything that can bring the weight to 0
+    # must still exist then, so nothing it depends on may be deleted before the records.
     shared = {"LockTable", "LoopStarterRole", "ScaleUpStateMachine", "ScaleDownStateMachine"}
     # The functions of the weight path (the planned-event function moves no weight, the
     # checks run only at deploy time).
@@ -502,6 +502,32 @@ def test_the_records_are_deleted_before_anything_that_brings_the_weight_back(tem
     seeded = json.loads(json.dumps(template))
     del seeded["Resources"]["ProvisionedRecordorders"]["Properties"]["Comment"]
     assert "SweepRuleorders" not in dependencies(seeded, "ProvisionedRecordorders")
+
+
+def test_each_clusters_record_guard_is_deleted_before_its_records(template):
+    # CloudFormation deletes a resource before what it references. The guard's delete refuses
+    # while the serverless weight is above 0 (spillway::region::removal), which protects the
+    # records only if it runs first; no local tool knows that order matters.
+    def guarded(t, k):
+        return {f"ProvisionedRecord{k}", f"ServerlessRecord{k}"} <= dependencies(
+            t, f"RecordGuard{k}")
+
+    for k in KEYS:
+        guard = template["Resources"][f"RecordGuard{k}"]
+        assert guard["Type"] == "Custom::SpillwayRecordGuard"
+        assert guard["Properties"]["ServiceToken"] == {"Fn::GetAtt": ["ClusterCheckFunction", "Arn"]}
+        # It reads the pair by the serverless record's own reference (its name), in its zone.
+        assert guard["Properties"]["GuardedRecord"] == {"Ref": f"ServerlessRecord{k}"}
+        assert guard["Properties"]["HostedZoneId"] == \
+            template["Resources"][f"ServerlessRecord{k}"]["Properties"]["HostedZoneId"]
+        assert guarded(template, k), f"RecordGuard{k} is deleted after its records"
+        # Nothing of the pair depends on the guard (that would delete the guard last).
+        assert f"RecordGuard{k}" not in dependencies(template, f"ProvisionedRecord{k}")
+    # Seeded: the record's name as text instead of its reference leaves the delete unordered.
+    seeded = json.loads(json.dumps(template))
+    seeded["Resources"]["RecordGuardorders"]["Properties"]["GuardedRecord"] = \
+        "reads.orders.spillway.internal"
+    assert not guarded(seeded, "orders")
 
 
 def test_the_records_comments_fit_a_change_batch_comment(template):

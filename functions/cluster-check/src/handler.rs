@@ -16,8 +16,8 @@ use spillway::region::check::{
     ClusterConfig, ObservedCluster, check, only_serverless_reader, recheck,
 };
 use spillway::region::removal;
+use spillway::region::removal::PairWeights;
 use spillway::region::settings::{self, Resolved};
-use spillway::shifting::shift::WeightedPairStore;
 
 /// CloudFormation refuses a response document above 4,096 bytes; the reason is cut well below.
 const MAX_REASON: usize = 3000;
@@ -36,8 +36,9 @@ struct Common<'a> {
 
 /// The response URL and the response document for `request` (`Err`: a request type this
 /// crate version does not know, which has no answer here). `pair_at(zone id, record name)`
-/// reads a weighted pair (a removed cluster's, on an update of the Region's check).
-pub async fn handle<S: WeightedPairStore>(
+/// reads a weighted pair's weights (a removed cluster's, on an update of the Region's check;
+/// the guarded one, on a record guard's delete).
+pub async fn handle<S: PairWeights>(
     request: &Request,
     rds: &impl TopologySource,
     pair_at: &impl Fn(&str, &str) -> S,
@@ -81,18 +82,35 @@ pub async fn handle<S: WeightedPairStore>(
         ),
         _ => return Err("a custom resource request of an unknown type".into()),
     };
+    let guarded = guarded_record(common.properties);
     let named = identity(common.properties).map(|(c, _)| c);
-    let cluster = named.as_deref().unwrap_or("unknown");
+    // (A record guard is named by its record in the log.)
+    let cluster = named
+        .as_deref()
+        .or(guarded.as_ref().map(|(_, record)| record.as_str()))
+        .unwrap_or("unknown");
     // Stable per cluster: an update that names another cluster replaces the check (the old
     // one's Delete is a no-op).
     let physical = if delete {
         common.physical_resource_id.unwrap_or(cluster).to_string()
+    } else if let Some((_, record)) = &guarded {
+        format!("spillway-guard-{record}")
     } else if summary_mode(common.properties) {
         "spillway-region".to_string()
     } else {
         format!("spillway-check-{cluster}")
     };
-    let outcome = if delete {
+    let outcome = if let Some((zone, record)) = &guarded {
+        if delete {
+            let read = pair_at(zone, record).weights().await;
+            match removal::delete_refusal(record, &read) {
+                Some(refused) => Err(vec![refused]),
+                None => Ok(Default::default()),
+            }
+        } else {
+            Ok(Default::default())
+        }
+    } else if delete {
         Ok(Default::default())
     } else {
         if summary_mode(common.properties) {
@@ -157,6 +175,17 @@ pub async fn handle<S: WeightedPairStore>(
         }
     }
     Ok((url.clone(), response))
+}
+
+/// A record guard (`RecordGuard<key>`: `HostedZoneId` and `GuardedRecord`, the serverless
+/// record's reference): its zone and record name. Its delete, which CloudFormation runs before
+/// the records' own, fails while their serverless weight is above 0
+/// (`spillway::region::removal`); its create and update check nothing.
+fn guarded_record(properties: &Value) -> Option<(String, String)> {
+    let text = |k: &str| properties.get(k).and_then(Value::as_str);
+    // The record's reference is its name; with or without the trailing dot, named without.
+    let record = text("GuardedRecord")?.trim_end_matches('.');
+    Some((text("HostedZoneId")?.to_string(), record.to_string()))
 }
 
 /// A Region stack's check names its cluster by key (`Key`, with `Clusters` and the
@@ -249,7 +278,7 @@ fn summary(properties: &Value, stack_id: &str) -> Result<HashMap<String, String>
 /// (`spillway::region::removal`: each one's serverless weight must be 0), read in the zone of
 /// the previous properties (`HostedZoneId`, `ZoneName`). A rollback re-sends the previous list,
 /// so it "removes" the keys the failed update added: their records are new, at weight 0.
-async fn removals_refused<S: WeightedPairStore>(
+async fn removals_refused<S: PairWeights>(
     properties: &Value,
     old: Option<&Value>,
     pair_at: &impl Fn(&str, &str) -> S,
@@ -281,8 +310,8 @@ async fn removals_refused<S: WeightedPairStore>(
     let mut refused = vec![];
     for key in removed {
         let record = removal::record_name(&key, &zone);
-        let read = pair_at(&zone_id, &record).read().await;
-        refused.extend(removal::refusal(&key, &record, &read));
+        let read = pair_at(&zone_id, &record).weights().await;
+        refused.extend(removal::removal_refusal(&key, &record, &read));
     }
     refused
 }
@@ -506,36 +535,40 @@ mod tests {
     use spillway::metrics::topology::{
         ClusterDescription, ClusterMember, InstanceDescription, RdsSnapshot, SourceError,
     };
-    use spillway::shifting::shift::{StoreError, WeightedPair, WeightedRecord};
+    use spillway::region::removal::PresentWeights;
+    use spillway::shifting::shift::StoreError;
     use std::sync::Mutex;
 
     struct Fake(Option<RdsSnapshot>);
 
-    /// A weighted pair as a removed cluster's records read (`None`: no such records).
+    /// A pair's serverless weight as its records read (`None`: no records).
     #[derive(Clone)]
     struct Pair(Option<u16>);
 
-    impl WeightedPairStore for Pair {
-        async fn read(&self) -> Result<WeightedPair, StoreError> {
-            let record = |set: &str, weight| WeightedRecord {
-                name: "reads.payments.spillway.internal.".into(),
-                record_type: "CNAME".into(),
-                set_identifier: set.into(),
-                weight,
-                ttl: 5,
-                values: vec![format!("{set}.example")],
-            };
-            match self.0 {
-                Some(w) => Ok(WeightedPair {
-                    provisioned: record("provisioned", 100),
-                    serverless: record("serverless", w),
-                }),
-                None => Err(StoreError::NotFound("no records".into())),
+    impl PairWeights for Pair {
+        async fn weights(&self) -> Result<PresentWeights, StoreError> {
+            Ok(PresentWeights {
+                provisioned: self.0.map(|_| 100),
+                serverless: self.0,
+            })
+        }
+    }
+
+    /// The pair reads a handler makes ("zone record"), each answered with one weight.
+    #[derive(Default)]
+    struct Reads(Mutex<Vec<String>>);
+
+    impl Reads {
+        fn at(&self, weight: Option<u16>) -> impl Fn(&str, &str) -> Pair + '_ {
+            move |zone, record| {
+                self.0.lock().unwrap().push(format!("{zone} {record}"));
+                Pair(weight)
             }
         }
 
-        async fn write(&self, _: &WeightedPair, _: u16, _: u16) -> Result<String, StoreError> {
-            unreachable!("a check never writes the weights")
+        /// The reads made since the last call.
+        fn taken(&self) -> Vec<String> {
+            self.0.lock().unwrap().drain(..).collect()
         }
     }
 
@@ -897,14 +930,8 @@ mod tests {
     #[tokio::test]
     async fn removing_a_cluster_is_refused_while_its_serverless_weight_is_above_0() {
         // GIVEN a Region of orders, payments and tickets; payments' pair spilled at 25
-        let read = Mutex::new(vec![]);
-        let at = |weight: Option<u16>| {
-            let read = &read;
-            move |zone: &str, record: &str| {
-                read.lock().unwrap().push(format!("{zone} {record}"));
-                Pair(weight)
-            }
-        };
+        let reads = Reads::default();
+        let at = |weight| reads.at(weight);
         let before = summary_of(&["orders", "payments", "tickets"]);
         let after = summary_of(&["orders", "tickets"]);
         // WHEN an update removes payments
@@ -925,10 +952,7 @@ mod tests {
             ),
             "{reason}"
         );
-        assert_eq!(
-            read.lock().unwrap().drain(..).collect::<Vec<_>>(),
-            ["Z1 reads.payments.spillway.internal"]
-        );
+        assert_eq!(reads.taken(), ["Z1 reads.payments.spillway.internal"]);
         // AND at weight 0, or with its records already gone, the same removal goes through
         for weight in [Some(0), None] {
             let (_, r) = handle(
@@ -942,7 +966,7 @@ mod tests {
             assert_eq!(r.data["ClusterIdentifiers"], "orders,tickets");
         }
         // AND an update that removes nothing (or a create) reads no record
-        read.lock().unwrap().clear();
+        reads.taken();
         let (_, r) = handle(
             &update(before.clone(), after.clone()),
             &Fake(None),
@@ -955,11 +979,58 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.status, Status::Success, "{:?}", r.reason);
-        assert!(
-            read.lock().unwrap().is_empty(),
-            "{:?}",
-            read.lock().unwrap()
+        let taken = reads.taken();
+        assert!(taken.is_empty(), "{taken:?}");
+    }
+
+    #[tokio::test]
+    async fn a_record_guard_refuses_its_delete_while_the_serverless_weight_is_above_0() {
+        let guard = json!({
+            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:check",
+            "HostedZoneId": "Z1",
+            "GuardedRecord": "reads.payments.spillway.internal.",
+        });
+        let reads = Reads::default();
+        // The guard's answer to a `kind` request, its pair's serverless weight at `weight`.
+        let answer_to = |kind: &'static str, weight: Option<u16>| {
+            let (guard, reads) = (guard.clone(), &reads);
+            async move {
+                let request = request(kind, guard);
+                handle(&request, &Fake(None), &reads.at(weight))
+                    .await
+                    .unwrap()
+                    .1
+            }
+        };
+        // GIVEN a guard created (and updated) while its pair is spilled: nothing is checked
+        for kind in ["Create", "Update"] {
+            let r = answer_to(kind, Some(25)).await;
+            assert_eq!(r.status, Status::Success, "{kind}: {:?}", r.reason);
+        }
+        let r = answer_to("Create", Some(25)).await;
+        assert_eq!(
+            r.physical_resource_id,
+            "spillway-guard-reads.payments.spillway.internal"
         );
+        assert!(reads.taken().is_empty(), "a create reads nothing");
+        // WHEN it is deleted at 25 THEN the delete fails, naming the record and its weight,
+        // and keeps the guard's physical id
+        let r = answer_to("Delete", Some(25)).await;
+        assert_eq!(r.status, Status::Failed);
+        let reason = r.reason.unwrap();
+        assert!(
+            reason.starts_with(
+                "Spillway: reads.payments.spillway.internal sends weight 25 to its serverless reader"
+            ),
+            "{reason}"
+        );
+        assert_eq!(r.physical_resource_id, "spillway-check-orders");
+        assert_eq!(reads.taken(), ["Z1 reads.payments.spillway.internal"]);
+        // AND at 0, or with the records gone, the delete succeeds
+        for weight in [Some(0), None] {
+            let r = answer_to("Delete", weight).await;
+            assert_eq!(r.status, Status::Success, "{weight:?}: {:?}", r.reason);
+        }
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@ use aws_sdk_route53::error::ProvideErrorMetadata;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
+use spillway::region::removal::{PairWeights, PresentWeights};
 use spillway::shifting::shift::{StoreError, WeightedPair, WeightedPairStore, WeightedRecord};
 
 /// Where the pair lives.
@@ -181,8 +182,9 @@ fn change(action: ChangeAction, set: ResourceRecordSet) -> Result<Change, StoreE
         .map_err(|e| StoreError::Other(e.to_string()))
 }
 
-impl WeightedPairStore for Route53Pair {
-    async fn read(&self) -> Result<WeightedPair, StoreError> {
+impl Route53Pair {
+    /// The pair's records that exist (a zone that does not exist is `NotFound`).
+    async fn find(&self) -> Result<(Option<WeightedRecord>, Option<WeightedRecord>), StoreError> {
         let (mut provisioned, mut serverless) = (None, None);
         let mut start: Option<(String, RrType, Option<String>)> =
             Some((self.name.clone(), RrType::Cname, None));
@@ -222,6 +224,23 @@ impl WeightedPairStore for Route53Pair {
                 ));
             }
         }
+        Ok((provisioned, serverless))
+    }
+}
+
+impl PairWeights for Route53Pair {
+    async fn weights(&self) -> Result<PresentWeights, StoreError> {
+        let (provisioned, serverless) = self.find().await?;
+        Ok(PresentWeights {
+            provisioned: provisioned.map(|r| r.weight),
+            serverless: serverless.map(|r| r.weight),
+        })
+    }
+}
+
+impl WeightedPairStore for Route53Pair {
+    async fn read(&self) -> Result<WeightedPair, StoreError> {
+        let (provisioned, serverless) = self.find().await?;
         let missing = |set: &str| {
             StoreError::NotFound(format!(
                 "no weighted record {} with set identifier `{set}` in zone {}",

@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, HostedZoneConfig, ResourceRecord, ResourceRecordSet, RrType,
 };
+use spillway::region::removal::{PairWeights, PresentWeights};
 use spillway::shifting::shift::{InstanceStatus, StoreError, WeightedPairStore};
 use spillway_aws::route53::{PairLocation, Route53Pair};
 use spillway_aws::serverless::ServerlessReader;
@@ -246,6 +247,66 @@ async fn missing_records_are_named() {
     assert!(
         matches!(err, StoreError::NotFound(_) | StoreError::Other(_)),
         "{err:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulator; run by scripts/test"]
+async fn the_weights_read_names_each_record_present_even_half_a_pair() {
+    // GIVEN the pair, spilled at 25 (both records in one batch)
+    let r53 = client().await;
+    let (zone_id, record) = zone_with_pair(&r53).await;
+    let store = pair(&r53, &zone_id, &record);
+    let current = store.read().await.expect("read");
+    store.write(&current, 25, 100).await.expect("write");
+    assert_eq!(
+        store.weights().await.expect("weights"),
+        PresentWeights {
+            provisioned: Some(100),
+            serverless: Some(25)
+        }
+    );
+    // WHEN the provisioned record is gone (what a delete that skipped the serverless one
+    // leaves)
+    let provisioned = store.read().await.expect("read").provisioned;
+    r53.change_resource_record_sets()
+        .hosted_zone_id(&zone_id)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(
+                    Change::builder()
+                        .action(ChangeAction::Delete)
+                        .resource_record_set(weighted(
+                            &record,
+                            "provisioned",
+                            100,
+                            &provisioned.values[0],
+                        ))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("delete the provisioned record");
+    // THEN the pair cannot be read as a pair, and the weights read still sees the serverless one
+    assert!(matches!(store.read().await, Err(StoreError::NotFound(_))));
+    assert_eq!(
+        store.weights().await.expect("weights"),
+        PresentWeights {
+            provisioned: None,
+            serverless: Some(25)
+        }
+    );
+    // AND no records at all is two `None`s
+    assert_eq!(
+        pair(&r53, &zone_id, &format!("nothing-{record}"))
+            .weights()
+            .await
+            .expect("weights"),
+        PresentWeights::default()
     );
 }
 

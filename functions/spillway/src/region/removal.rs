@@ -1,20 +1,41 @@
-//! Removing a cluster from a Region stack: refused while its traffic is spilled.
+//! A cluster's weighted pair is deleted only with its traffic back on the provisioned readers:
+//! when its key is removed from the stack, and when the stack is deleted.
 //!
-//! A stack update that drops a key from `Clusters` deletes that key's copy in the update's
-//! cleanup phase, its records first (they depend on the rest of the copy), the serverless one
-//! before the provisioned one, each with the template's values. Route 53 refuses the DELETE of
-//! a record whose values do not match ("…the values provided do not match the current
-//! values"), so a serverless weight above 0 fails it; and a delete that fails during cleanup
-//! does not fail the update: CloudFormation retries it, abandons the resource and completes
-//! (aws/aws-cdk-cli#1576 reports these as skipped). The provisioned record is then deleted, and
-//! the serverless one stays alone under the name: every read still sent there goes to the
-//! serverless reader. The Region's check (`RegionCheck`, which everything else depends on, so
-//! it is updated before anything is created, changed or deleted) therefore refuses the update
-//! while a removed key's serverless weight is above 0, or cannot be read.
+//! CloudFormation deletes a cluster's records with the template's values (serverless weight 0),
+//! the serverless one first (it references the provisioned one). Route 53 takes a DELETE only
+//! when it repeats the record's current values, and AWS does not document what
+//! `AWS::Route53::RecordSet` does when they moved: the one public report (zalando-stups/senza
+//! #184) saw CloudFormation report the delete complete and the record stay. Whether it stays
+//! that way or fails and is skipped (a delete that fails in an update's cleanup is retried,
+//! then dropped from the stack, and the update completes: CloudFormation's troubleshooting
+//! guide, "resource removed from stack but not deleted"), the provisioned record, whose weight
+//! did not move, is then deleted, and the serverless one stays alone under the name: every read
+//! sent there goes to the serverless reader, with nothing left to bring it back. So:
+//! - an update that removes a key is refused by the Region's check (`RegionCheck`, updated
+//!   before any cluster's copy, all of which depend on it) while that key's serverless weight
+//!   is above 0 or cannot be read ([`removal_refusal`]);
+//! - each cluster's `RecordGuard<key>` references its records, so CloudFormation deletes it
+//!   before them; its delete fails while the serverless weight is above 0 ([`delete_refusal`]),
+//!   which stops a stack delete with the records and everything they depend on still there.
 //!
-//! Pure: the adapter reads the pair (`crate::shifting::shift::WeightedPairStore`); this decides.
+//! Pure: the adapter reads the records ([`PairWeights`]); this decides.
 
-use crate::shifting::shift::{StoreError, WeightedPair};
+use std::future::Future;
+
+use crate::shifting::shift::StoreError;
+
+/// The weights of the records of a pair that exist (`None`: no such record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PresentWeights {
+    pub provisioned: Option<u16>,
+    pub serverless: Option<u16>,
+}
+
+/// "Read which records of a weighted pair exist, and their weights" (Route 53).
+pub trait PairWeights {
+    /// A zone that does not exist is [`StoreError::NotFound`].
+    fn weights(&self) -> impl Future<Output = Result<PresentWeights, StoreError>> + Send;
+}
 
 /// The keys of `old` that `new` no longer lists, in `old`'s order.
 pub fn removed_keys(old: &[String], new: &[String]) -> Vec<String> {
@@ -33,22 +54,33 @@ pub fn record_name(key: &str, zone: &str) -> String {
     format!("reads.{key}.{}", zone.trim_end_matches('.'))
 }
 
-/// Why removed cluster `key`'s records (`record`) must not be deleted yet, given what reading
-/// them found: `None` when the removal is safe (the serverless weight at 0, or no records to
-/// delete).
-pub fn refusal(key: &str, record: &str, read: &Result<WeightedPair, StoreError>) -> Option<String> {
+/// The serverless weight that makes deleting the records unsafe (`Ok(None)`: safe: no
+/// serverless record, or at 0; a provisioned record alone sends reads only where they belong).
+/// `Err`: what kept it from being seen. A zone that no longer exists holds nothing to delete.
+fn spilled(read: &Result<PresentWeights, StoreError>) -> Result<Option<u16>, String> {
     match read {
-        Ok(pair) if pair.serverless.weight == 0 => None,
-        Ok(pair) => Some(format!(
-            "cluster key {key} is still spilled: {record} sends weight {} to its serverless \
-             reader. Removed now, its serverless record would outlive the provisioned one \
-             (CloudFormation's delete of a record whose weight moved fails and is skipped), \
+        Ok(present) => Ok(present.serverless.filter(|w| *w > 0)),
+        Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Why removed cluster `key`'s records (`record`) must not be deleted yet, given what reading
+/// them found: `None` when the removal is safe.
+pub fn removal_refusal(
+    key: &str,
+    record: &str,
+    read: &Result<PresentWeights, StoreError>,
+) -> Option<String> {
+    match spilled(read) {
+        Ok(None) => None,
+        Ok(Some(weight)) => Some(format!(
+            "cluster key {key} is still spilled: {record} sends weight {weight} to its \
+             serverless reader. Removed now, its serverless record would outlive the \
+             provisioned one (CloudFormation deletes the records with the template's weights), \
              sending every read of that name to the serverless reader: bring the weight to 0 \
-             (its scale-down) and remove the key then",
-            pair.serverless.weight
+             (its scale-down) and remove the key then"
         )),
-        // Nothing left to delete, so nothing to leave behind.
-        Err(StoreError::NotFound(_)) => None,
         Err(e) => Some(format!(
             "cluster key {key} is being removed, and its records ({record}) could not be read \
              to see that its serverless weight is 0: {e}"
@@ -56,24 +88,38 @@ pub fn refusal(key: &str, record: &str, read: &Result<WeightedPair, StoreError>)
     }
 }
 
+/// Why the records `record` must not be deleted now (their guard's delete, before theirs):
+/// `None` when it is safe.
+pub fn delete_refusal(record: &str, read: &Result<PresentWeights, StoreError>) -> Option<String> {
+    match spilled(read) {
+        Ok(None) => None,
+        Ok(Some(weight)) => Some(format!(
+            "{record} sends weight {weight} to its serverless reader: deleted now, its \
+             serverless record would outlive the provisioned one (CloudFormation deletes the \
+             records with the template's weights). Bring the weight to 0 (the scale-down \
+             machine, or the sweep once the low signal fires), then delete again"
+        )),
+        Err(e) => Some(format!(
+            "{record} could not be read to see that its serverless weight is 0, which its \
+             delete needs: {e}"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shifting::shift::WeightedRecord;
 
-    fn pair(serverless: u16) -> WeightedPair {
-        let record = |set: &str, weight| WeightedRecord {
-            name: "reads.payments.spillway.internal.".into(),
-            record_type: "CNAME".into(),
-            set_identifier: set.into(),
-            weight,
-            ttl: 5,
-            values: vec![format!("{set}.example")],
-        };
-        WeightedPair {
-            provisioned: record("provisioned", 100),
-            serverless: record("serverless", serverless),
-        }
+    const RECORD: &str = "reads.payments.spillway.internal";
+
+    fn pair(
+        provisioned: Option<u16>,
+        serverless: Option<u16>,
+    ) -> Result<PresentWeights, StoreError> {
+        Ok(PresentWeights {
+            provisioned,
+            serverless,
+        })
     }
 
     fn keys(list: &str) -> Vec<String> {
@@ -109,41 +155,53 @@ mod tests {
     }
 
     #[test]
-    fn a_removed_cluster_at_rest_or_without_records_may_go() {
-        let r = "reads.payments.spillway.internal";
-        assert_eq!(refusal("payments", r, &Ok(pair(0))), None);
-        assert_eq!(
-            refusal(
-                "payments",
-                r,
-                &Err(StoreError::NotFound("no records".into()))
-            ),
-            None,
-            "no records: nothing to leave behind"
-        );
+    fn records_at_rest_or_gone_may_be_deleted() {
+        let safe = [
+            pair(Some(100), Some(0)),
+            pair(None, None),
+            pair(Some(100), None),
+            pair(None, Some(0)),
+            Err(StoreError::NotFound("NoSuchHostedZone".into())),
+        ];
+        for read in &safe {
+            assert_eq!(removal_refusal("payments", RECORD, read), None, "{read:?}");
+            assert_eq!(delete_refusal(RECORD, read), None, "{read:?}");
+        }
     }
 
     #[test]
-    fn a_removed_cluster_still_spilled_or_unreadable_is_refused_by_name() {
-        let r = "reads.payments.spillway.internal";
-        let spilled = refusal("payments", r, &Ok(pair(25))).expect("refused while spilled");
+    fn a_spilled_serverless_record_is_refused_with_or_without_its_provisioned_one() {
+        for read in [pair(Some(100), Some(25)), pair(None, Some(25))] {
+            let removal = removal_refusal("payments", RECORD, &read).expect("removal refused");
+            assert!(
+                removal.starts_with("cluster key payments is still spilled")
+                    && removal.contains("reads.payments.spillway.internal sends weight 25")
+                    && removal.contains("bring the weight to 0"),
+                "{removal}"
+            );
+            let delete = delete_refusal(RECORD, &read).expect("delete refused");
+            assert!(
+                delete.starts_with("reads.payments.spillway.internal sends weight 25")
+                    && delete.contains("then delete again"),
+                "{delete}"
+            );
+        }
+    }
+
+    #[test]
+    fn unreadable_records_are_refused_naming_why() {
+        let read = Err(StoreError::Other(
+            "ListResourceRecordSets: AccessDenied".into(),
+        ));
+        let removal = removal_refusal("payments", RECORD, &read).expect("removal refused");
         assert!(
-            spilled.starts_with("cluster key payments is still spilled")
-                && spilled.contains("reads.payments.spillway.internal sends weight 25")
-                && spilled.contains("bring the weight to 0"),
-            "{spilled}"
+            removal.contains("could not be read") && removal.contains("AccessDenied"),
+            "{removal}"
         );
-        let unread = refusal(
-            "payments",
-            r,
-            &Err(StoreError::Other(
-                "ListResourceRecordSets: AccessDenied".into(),
-            )),
-        )
-        .expect("refused when the weight cannot be seen");
+        let delete = delete_refusal(RECORD, &read).expect("delete refused");
         assert!(
-            unread.contains("could not be read") && unread.contains("AccessDenied"),
-            "{unread}"
+            delete.contains("could not be read") && delete.contains("AccessDenied"),
+            "{delete}"
         );
     }
 }
