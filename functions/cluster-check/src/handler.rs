@@ -28,6 +28,7 @@ struct Common<'a> {
     request_id: &'a str,
     stack_id: &'a str,
     logical_resource_id: &'a str,
+    resource_type: &'a str,
     physical_resource_id: Option<&'a str>,
     properties: &'a Value,
     /// An update's previous properties (`None`: a create or a delete).
@@ -50,6 +51,7 @@ pub async fn handle<S: PairWeights>(
                 request_id: &r.request_id,
                 stack_id: &r.stack_id,
                 logical_resource_id: &r.logical_resource_id,
+                resource_type: &r.resource_type,
                 physical_resource_id: None,
                 properties: &r.resource_properties,
                 old_properties: None,
@@ -62,6 +64,7 @@ pub async fn handle<S: PairWeights>(
                 request_id: &r.request_id,
                 stack_id: &r.stack_id,
                 logical_resource_id: &r.logical_resource_id,
+                resource_type: &r.resource_type,
                 physical_resource_id: Some(&r.physical_resource_id),
                 properties: &r.resource_properties,
                 old_properties: Some(&r.old_resource_properties),
@@ -74,6 +77,7 @@ pub async fn handle<S: PairWeights>(
                 request_id: &r.request_id,
                 stack_id: &r.stack_id,
                 logical_resource_id: &r.logical_resource_id,
+                resource_type: &r.resource_type,
                 physical_resource_id: Some(&r.physical_resource_id),
                 properties: &r.resource_properties,
                 old_properties: None,
@@ -82,35 +86,21 @@ pub async fn handle<S: PairWeights>(
         ),
         _ => return Err("a custom resource request of an unknown type".into()),
     };
-    let guarded = guarded_record(common.properties);
+    if common.resource_type == GUARD_TYPE {
+        return Ok((url.clone(), guard(&common, delete, pair_at).await));
+    }
     let named = identity(common.properties).map(|(c, _)| c);
-    // (A record guard is named by its record in the log.)
-    let cluster = named
-        .as_deref()
-        .or(guarded.as_ref().map(|(_, record)| record.as_str()))
-        .unwrap_or("unknown");
+    let cluster = named.as_deref().unwrap_or("unknown");
     // Stable per cluster: an update that names another cluster replaces the check (the old
     // one's Delete is a no-op).
     let physical = if delete {
         common.physical_resource_id.unwrap_or(cluster).to_string()
-    } else if let Some((_, record)) = &guarded {
-        format!("spillway-guard-{record}")
     } else if summary_mode(common.properties) {
         "spillway-region".to_string()
     } else {
         format!("spillway-check-{cluster}")
     };
-    let outcome = if let Some((zone, record)) = &guarded {
-        if delete {
-            let read = pair_at(zone, record).weights().await;
-            match removal::delete_refusal(record, &read) {
-                Some(refused) => Err(vec![refused]),
-                None => Ok(Default::default()),
-            }
-        } else {
-            Ok(Default::default())
-        }
-    } else if delete {
+    let outcome = if delete {
         Ok(Default::default())
     } else {
         if summary_mode(common.properties) {
@@ -127,6 +117,20 @@ pub async fn handle<S: PairWeights>(
             decide(common.properties, common.old_properties, rds).await
         }
     };
+    let response = response_for(&common, physical, outcome, cluster, delete);
+    Ok((url.clone(), response))
+}
+
+/// The response document: `outcome`'s data, or its problems as the reason (cut to fit), under
+/// `physical` (a failure keeps the resource's physical id). `name` names the resource in the log.
+fn response_for(
+    common: &Common<'_>,
+    physical: String,
+    outcome: Result<HashMap<String, String>, Vec<String>>,
+    name: &str,
+    delete: bool,
+) -> Response {
+    let cluster = name;
     let mut response = Response::default();
     response.status = Status::Success;
     response.physical_resource_id = physical;
@@ -174,13 +178,47 @@ pub async fn handle<S: PairWeights>(
             }
         }
     }
-    Ok((url.clone(), response))
+    response
 }
 
+/// A record guard's custom resource type.
+const GUARD_TYPE: &str = "Custom::SpillwayRecordGuard";
+
 /// A record guard (`RecordGuard<key>`: `HostedZoneId` and `GuardedRecord`, the serverless
-/// record's reference): its zone and record name. Its delete, which CloudFormation runs before
-/// the records' own, fails while their serverless weight is above 0
-/// (`spillway::region::removal`); its create and update check nothing.
+/// record's reference). Its delete, which CloudFormation runs before the records' own, fails
+/// while their serverless weight is above 0 (`spillway::region::removal`); its create and
+/// update check only that it names a record. Its physical id is its logical id's, so a record
+/// renamed updates the guard rather than replacing it.
+async fn guard<S: PairWeights>(
+    common: &Common<'_>,
+    delete: bool,
+    pair_at: &impl Fn(&str, &str) -> S,
+) -> Response {
+    let physical = format!("spillway-guard-{}", common.logical_resource_id);
+    let guarded = guarded_record(common.properties);
+    let name = guarded
+        .as_ref()
+        .map_or("a record guard", |(_, r)| r.as_str());
+    let outcome = match (&guarded, delete) {
+        (Some((zone, record)), true) => {
+            let read = pair_at(zone, record).weights().await;
+            match removal::delete_refusal(record, &read) {
+                Some(refused) => Err(vec![refused]),
+                None => Ok(Default::default()),
+            }
+        }
+        // Never created (its create failed, below): it guarded nothing.
+        (None, true) => Ok(Default::default()),
+        (Some(_), false) => Ok(Default::default()),
+        (None, false) => Err(vec![format!(
+            "{} names no record: it needs HostedZoneId and GuardedRecord",
+            common.logical_resource_id
+        )]),
+    };
+    response_for(common, physical, outcome, name, delete)
+}
+
+/// A record guard's zone and record name.
 fn guarded_record(properties: &Value) -> Option<(String, String)> {
     let text = |k: &str| properties.get(k).and_then(Value::as_str);
     // The record's reference is its name; with or without the trailing dot, named without.
@@ -992,10 +1030,13 @@ mod tests {
         });
         let reads = Reads::default();
         // The guard's answer to a `kind` request, its pair's serverless weight at `weight`.
-        let answer_to = |kind: &'static str, weight: Option<u16>| {
-            let (guard, reads) = (guard.clone(), &reads);
+        let answer_to = |kind: &'static str, properties: &Value, weight: Option<u16>| {
+            let (properties, reads) = (properties.clone(), &reads);
             async move {
-                let request = request(kind, guard);
+                let mut r = serde_json::to_value(request(kind, properties)).unwrap();
+                r["ResourceType"] = json!("Custom::SpillwayRecordGuard");
+                r["LogicalResourceId"] = json!("RecordGuardpayments");
+                let request: Request = serde_json::from_value(r).unwrap();
                 handle(&request, &Fake(None), &reads.at(weight))
                     .await
                     .unwrap()
@@ -1004,18 +1045,15 @@ mod tests {
         };
         // GIVEN a guard created (and updated) while its pair is spilled: nothing is checked
         for kind in ["Create", "Update"] {
-            let r = answer_to(kind, Some(25)).await;
+            let r = answer_to(kind, &guard, Some(25)).await;
             assert_eq!(r.status, Status::Success, "{kind}: {:?}", r.reason);
         }
-        let r = answer_to("Create", Some(25)).await;
-        assert_eq!(
-            r.physical_resource_id,
-            "spillway-guard-reads.payments.spillway.internal"
-        );
+        let r = answer_to("Create", &guard, Some(25)).await;
+        assert_eq!(r.physical_resource_id, "spillway-guard-RecordGuardpayments");
         assert!(reads.taken().is_empty(), "a create reads nothing");
         // WHEN it is deleted at 25 THEN the delete fails, naming the record and its weight,
         // and keeps the guard's physical id
-        let r = answer_to("Delete", Some(25)).await;
+        let r = answer_to("Delete", &guard, Some(25)).await;
         assert_eq!(r.status, Status::Failed);
         let reason = r.reason.unwrap();
         assert!(
@@ -1028,9 +1066,24 @@ mod tests {
         assert_eq!(reads.taken(), ["Z1 reads.payments.spillway.internal"]);
         // AND at 0, or with the records gone, the delete succeeds
         for weight in [Some(0), None] {
-            let r = answer_to("Delete", weight).await;
+            let r = answer_to("Delete", &guard, weight).await;
             assert_eq!(r.status, Status::Success, "{weight:?}: {:?}", r.reason);
         }
+        // AND a guard that names no record is refused at its create (its delete, then, has
+        // nothing to guard)
+        let nothing = json!({"ServiceToken": guard["ServiceToken"], "HostedZoneId": "Z1"});
+        let r = answer_to("Create", &nothing, Some(25)).await;
+        assert_eq!(r.status, Status::Failed);
+        assert_eq!(
+            r.reason.as_deref(),
+            Some(
+                "Spillway: RecordGuardpayments names no record: it needs HostedZoneId and GuardedRecord"
+            )
+        );
+        assert_eq!(
+            answer_to("Delete", &nothing, Some(25)).await.status,
+            Status::Success
+        );
     }
 
     #[tokio::test]

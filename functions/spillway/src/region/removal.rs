@@ -97,7 +97,8 @@ pub fn delete_refusal(record: &str, read: &Result<PresentWeights, StoreError>) -
             "{record} sends weight {weight} to its serverless reader: deleted now, its \
              serverless record would outlive the provisioned one (CloudFormation deletes the \
              records with the template's weights). Bring the weight to 0 (the scale-down \
-             machine, or the sweep once the low signal fires), then delete again"
+             machine, or the sweep once the low signal fires), then delete again; do not \
+             retain this resource or force the delete, which deletes the records as they are"
         )),
         Err(e) => Some(format!(
             "{record} could not be read to see that its serverless weight is 0, which its \
@@ -182,7 +183,8 @@ mod tests {
             let delete = delete_refusal(RECORD, &read).expect("delete refused");
             assert!(
                 delete.starts_with("reads.payments.spillway.internal sends weight 25")
-                    && delete.contains("then delete again"),
+                    && delete.contains("then delete again")
+                    && delete.contains("do not retain this resource"),
                 "{delete}"
             );
         }
