@@ -208,6 +208,18 @@ def weights(zone, record):
     return w["serverless"], w["provisioned"]
 
 
+def settled(stack, timeout=240):
+    """The status of `stack` once its create, update, delete (or their rollback) has ended."""
+    cf = boto3.client("cloudformation")
+    deadline = time.monotonic() + timeout
+    while True:
+        status = cf.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        if not status.endswith("IN_PROGRESS"):
+            return status
+        assert time.monotonic() < deadline, f"{stack} is still {status}"
+        time.sleep(1)
+
+
 def set_weights(zone, record, serverless, provisioned):
     """Moves the pair `record` (with its trailing dot) by hand, as an operator would: both
     records in one change batch, each deleted exactly as read and created with its weight."""

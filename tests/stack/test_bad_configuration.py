@@ -14,11 +14,15 @@ stack with one setting wrong at a time.
   cluster depends on it, so none of it is created and the stack rolls back.
 """
 import os
-import time
+import sys
 
 import boto3
 import botocore.exceptions
 import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import local_stack  # noqa: E402
 
 STACK = os.environ.get("SPILLWAY_STACK")
 
@@ -60,22 +64,11 @@ def test_a_percentage_outside_its_range_is_refused_before_the_stack_exists(deplo
             cf.describe_stacks(StackName=f"{STACK}-bad-range")
 
 
-def settle(name):
-    cf = boto3.client("cloudformation")
-    deadline = time.monotonic() + 180
-    while True:
-        status = cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
-        if not status.endswith("IN_PROGRESS"):
-            return status
-        assert time.monotonic() < deadline, f"still {status}"
-        time.sleep(1)
-
-
 def failed_first(name, logical_id, says, never):
     """The stack rolled back, `logical_id` failed saying `says`, and nothing of `never`
     (logical ids) was created."""
     cf = boto3.client("cloudformation")
-    status = settle(name)
+    status = local_stack.settled(name, timeout=180)
     assert status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"), status
     events = cf.describe_stack_events(StackName=name)["StackEvents"]
     failed = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"

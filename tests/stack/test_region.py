@@ -171,7 +171,7 @@ def update_while_spilling(stack, key, changed):
     reader = threading.Thread(target=read_weights)
     reader.start()
     try:
-        status = settled()
+        status = local_stack.settled(STACK)
         assert status == "UPDATE_COMPLETE", status
         after = describe()
         deadline = time.monotonic() + 90
@@ -204,18 +204,6 @@ def send_update(before, changed):
                     Parameters=[{"ParameterKey": k, "UsePreviousValue": True}
                                 for k in before["parameters"] if k not in changed]
                     + [{"ParameterKey": k, "ParameterValue": v} for k, v in changed.items()])
-
-
-def settled():
-    """The stack's status once the update (or its rollback) has ended."""
-    cf = boto3.client("cloudformation")
-    deadline = time.monotonic() + 240
-    while True:
-        status = cf.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"]
-        if not status.endswith("IN_PROGRESS"):
-            return status
-        assert time.monotonic() < deadline, f"the update is still {status}"
-        time.sleep(1)
 
 
 def assert_spill_undisturbed(key, seen, up):
@@ -280,7 +268,7 @@ def test_removing_a_cluster_is_refused_while_it_spills_and_leaves_the_others_unt
         send_update(before, changed)
         # THEN the Region's check refuses the update, naming the key and its weight, and it
         # rolls back with nothing of any cluster changed: payments' pair still there, at 25
-        assert settled() == "UPDATE_ROLLBACK_COMPLETE"
+        assert local_stack.settled(STACK) == "UPDATE_ROLLBACK_COMPLETE"
         events = boto3.client("cloudformation").describe_stack_events(
             StackName=STACK)["StackEvents"]
         failed = [e for e in events if e["LogicalResourceId"] == "RegionCheck"

@@ -28,22 +28,6 @@ STACK = os.environ.get("SPILLWAY_STACK")
 CLUSTERS = ("orders", "tickets", "search")
 
 
-def settled():
-    cf = boto3.client("cloudformation")
-    deadline = time.monotonic() + 240
-    while True:
-        try:
-            status = cf.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"]
-        except cf.exceptions.ClientError as e:
-            if "does not exist" in str(e):
-                return "DELETE_COMPLETE"
-            raise
-        if not status.endswith("IN_PROGRESS"):
-            return status
-        assert time.monotonic() < deadline, f"the delete is still {status}"
-        time.sleep(1)
-
-
 def test_a_delete_while_spilled_is_refused_by_the_clusters_record_guard():
     assert STACK, "SPILLWAY_STACK must name the deployed local stack (scripts/test deploys it)"
     cf, sfn = boto3.client("cloudformation"), boto3.client("stepfunctions")
@@ -67,7 +51,7 @@ def test_a_delete_while_spilled_is_refused_by_the_clusters_record_guard():
     cf.delete_stack(StackName=STACK)
     # THEN the delete fails at tickets' guard, and only there (orders' and search's, at rest,
     # are deleted)
-    assert settled() == "DELETE_FAILED"
+    assert local_stack.settled(STACK) == "DELETE_FAILED"
     reason = cf.describe_stacks(StackName=STACK)["Stacks"][0].get("StackStatusReason", "")
     assert "RecordGuardtickets" in reason, reason
     assert "RecordGuardorders" not in reason and "RecordGuardsearch" not in reason, reason
