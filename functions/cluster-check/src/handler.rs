@@ -15,8 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use spillway::region::check::{
     ClusterConfig, ObservedCluster, check, only_serverless_reader, recheck,
 };
-use spillway::region::removal;
-use spillway::region::removal::PairWeights;
+use spillway::region::removal::{self, PairWeights};
 use spillway::region::settings::{self, Resolved};
 
 /// CloudFormation refuses a response document above 4,096 bytes; the reason is cut well below.
@@ -122,15 +121,15 @@ pub async fn handle<S: PairWeights>(
 }
 
 /// The response document: `outcome`'s data, or its problems as the reason (cut to fit), under
-/// `physical` (a failure keeps the resource's physical id). `name` names the resource in the log.
+/// `physical` (a failure keeps the resource's physical id). `cluster` names the resource in the
+/// log (a record guard's is its record).
 fn response_for(
     common: &Common<'_>,
     physical: String,
     outcome: Result<HashMap<String, String>, Vec<String>>,
-    name: &str,
+    cluster: &str,
     delete: bool,
 ) -> Response {
-    let cluster = name;
     let mut response = Response::default();
     response.status = Status::Success;
     response.physical_resource_id = physical;
@@ -315,7 +314,8 @@ fn summary(properties: &Value, stack_id: &str) -> Result<HashMap<String, String>
 /// On an update of the Region's check: why the keys it removes from `Clusters` cannot go yet
 /// (`spillway::region::removal`: each one's serverless weight must be 0), read in the zone of
 /// the previous properties (`HostedZoneId`, `ZoneName`). A rollback re-sends the previous list,
-/// so it "removes" the keys the failed update added: their records are new, at weight 0.
+/// so it "removes" the keys the failed update added: their records are new, at weight 0 unless
+/// one already spilled (then the rollback stops: README, drain and continue the rollback).
 async fn removals_refused<S: PairWeights>(
     properties: &Value,
     old: Option<&Value>,
@@ -969,17 +969,20 @@ mod tests {
     async fn removing_a_cluster_is_refused_while_its_serverless_weight_is_above_0() {
         // GIVEN a Region of orders, payments and tickets; payments' pair spilled at 25
         let reads = Reads::default();
-        let at = |weight| reads.at(weight);
+        // The Region check's answer to `request`, a removed pair's serverless weight at `weight`.
+        let answer_to = |request: Request, weight: Option<u16>| {
+            let reads = &reads;
+            async move {
+                handle(&request, &Fake(None), &reads.at(weight))
+                    .await
+                    .unwrap()
+                    .1
+            }
+        };
         let before = summary_of(&["orders", "payments", "tickets"]);
         let after = summary_of(&["orders", "tickets"]);
         // WHEN an update removes payments
-        let (_, r) = handle(
-            &update(after.clone(), before.clone()),
-            &Fake(None),
-            &at(Some(25)),
-        )
-        .await
-        .unwrap();
+        let r = answer_to(update(after.clone(), before.clone()), Some(25)).await;
         // THEN it fails, naming the key, the record and its weight; only that record was read
         assert_eq!(r.status, Status::Failed);
         let reason = r.reason.unwrap();
@@ -993,29 +996,15 @@ mod tests {
         assert_eq!(reads.taken(), ["Z1 reads.payments.spillway.internal"]);
         // AND at weight 0, or with its records already gone, the same removal goes through
         for weight in [Some(0), None] {
-            let (_, r) = handle(
-                &update(after.clone(), before.clone()),
-                &Fake(None),
-                &at(weight),
-            )
-            .await
-            .unwrap();
+            let r = answer_to(update(after.clone(), before.clone()), weight).await;
             assert_eq!(r.status, Status::Success, "{weight:?}: {:?}", r.reason);
             assert_eq!(r.data["ClusterIdentifiers"], "orders,tickets");
         }
         // AND an update that removes nothing (or a create) reads no record
         reads.taken();
-        let (_, r) = handle(
-            &update(before.clone(), after.clone()),
-            &Fake(None),
-            &at(Some(25)),
-        )
-        .await
-        .unwrap();
+        let r = answer_to(update(before.clone(), after.clone()), Some(25)).await;
         assert_eq!(r.status, Status::Success, "{:?}", r.reason);
-        let (_, r) = handle(&request("Create", after), &Fake(None), &at(Some(25)))
-            .await
-            .unwrap();
+        let r = answer_to(request("Create", after), Some(25)).await;
         assert_eq!(r.status, Status::Success, "{:?}", r.reason);
         let taken = reads.taken();
         assert!(taken.is_empty(), "{taken:?}");
